@@ -1,0 +1,1 @@
+"""The Textual screens of bpftui; the only package that imports textual."""
