@@ -24,7 +24,14 @@ ProgType = Literal[
     "xdp", "tc", "tracepoint", "kprobe", "uprobe", "fentry", "fexit", "ext"
 ]
 PROGRAM_TYPES: tuple[str, ...] = (
-    "xdp", "tc", "tracepoint", "kprobe", "uprobe", "fentry", "fexit", "ext",
+    "xdp",
+    "tc",
+    "tracepoint",
+    "kprobe",
+    "uprobe",
+    "fentry",
+    "fexit",
+    "ext",
 )
 XdpMode = Literal["native", "generic", "skb", "hw", "auto"]
 Direction = Literal["ingress", "egress"]

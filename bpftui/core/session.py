@@ -134,7 +134,9 @@ class Discovery(Protocol):
 
     def tracepoints(self) -> Sequence[TracepointView]: ...
 
-    def tracepoint_fields(self, category: str, name: str) -> Sequence[TracepointField]: ...
+    def tracepoint_fields(
+        self, category: str, name: str
+    ) -> Sequence[TracepointField]: ...
 
     def functions(self) -> FunctionCatalog: ...
 
@@ -253,3 +255,28 @@ class Session(Protocol):
     def doctor(self) -> Sequence[Feature]: ...
 
     def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------- opening
+
+
+def open_session(
+    *, demo: bool, config_path: str | None, clock: Callable[[], float] | None = None
+) -> Session:
+    """Open this node: the real kernel, or the simulated demo node.
+
+    Args:
+        demo: use the in-memory demo node (no root, no BPF).
+        config_path: ``--config``; None reads ``$BPFTUI_CONFIG`` or the default.
+        clock: seconds since the epoch (tests and snapshots fix it).
+
+    Raises:
+        PermissionProblem: not demo, and root or a capability is missing.
+        NotSupported: this build lacks what the chosen node needs.
+        InputError: the configuration is wrong.
+    """
+    from bpftui.core import node_session
+
+    if demo:
+        return node_session.demo_session(clock=clock)
+    return node_session.kernel_session(config_path, clock=clock)
