@@ -1,0 +1,52 @@
+"""Helpers of the screen tests: the demo node, a fixed clock, settling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import Input
+
+from bpftui.core.demo_scenario import seed
+from bpftui.core.node_session import DEMO_EPOCH
+from bpftui.core.session import Session, open_session
+from bpftui.screens.app import BpftuiApp
+
+# An hour after the demo node's epoch: ages and times read the same in every run.
+NOW = DEMO_EPOCH + 3600.0
+SIZE = (100, 30)
+SMALL = (80, 24)
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def demo_session(clock: Clock | None = None) -> Session:
+    """The demo node with the demo scenario applied."""
+    session = open_session(demo=True, config_path=None, clock=clock or Clock())
+    assert seed(session) == []
+    return session
+
+
+def demo_app(clock: Clock | None = None, session: Session | None = None) -> BpftuiApp:
+    clock = clock or Clock()
+    return BpftuiApp(session=session or demo_session(clock), clock=clock)
+
+
+async def settle(pilot: Any) -> None:
+    """Let every worker finish and every message be handled.
+
+    Text cursors stop blinking too, so a picture never catches one half-way.
+    """
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
