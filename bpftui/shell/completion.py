@@ -17,10 +17,10 @@ from typing import Any
 
 from bpftui.core import api
 from bpftui.core.errors import BpftuiError
+from bpftui.shell import commands  # noqa: F401 - fills the registry
 from bpftui.shell import fields as fieldinfo
-from bpftui.shell.commands import REGISTRY
 from bpftui.shell.parser import current_words
-from bpftui.shell.registry import ALIASES, Command
+from bpftui.shell.registry import ALIASES, REGISTRY, Command
 from bpftui.shell.state import Shell, short_ref
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from bpftui.cli.output import print_json
 from bpftui.core import api, compose, rules, yaml_io
@@ -78,7 +77,7 @@ def refuse(problems: Sequence[rules.Problem]) -> ValidationError:
     return ValidationError(f"{problems[0]}{more}", problems)
 
 
-def edit(shell: Shell, path: str, change: Any) -> Doc:
+def edit(shell: Shell, path: str, change: Callable[[Doc], Doc]) -> Doc:
     """Apply ``change(doc) -> doc`` to the current object unless it breaks a
     rule at ``path``; return the new object."""
     ref = shell.workspace.resolve(None)
@@ -119,11 +118,11 @@ def new_command(shell: Shell, args: argparse.Namespace) -> None:
             hint=f"'use {short_ref(ref)}' to edit it or 'discard {short_ref(ref)}'",
         )
     shell.workspace.put(compose.new_doc(kind, args.name))
-    _report_state(shell)
+    _say_what_is_missing(shell)
 
 
-def _report_state(shell: Shell) -> None:
-    """After an edit in a script or REPL: say what is still missing."""
+def _say_what_is_missing(shell: Shell) -> None:
+    """In the REPL, after ``new``: how many errors are left, and the first."""
     if shell.interactive:
         problems = errors_of(shell.workspace.doc(None))
         if problems:
@@ -207,14 +206,16 @@ def validate_command(shell: Shell, args: argparse.Namespace) -> None:
         raise ValidationError(f"{len(broken)} problem(s) found", broken)
 
 
-def _chosen(shell: Shell, names: Iterable[str], every: bool) -> list[str]:
+def _chosen(shell: Shell, names: Sequence[str], every: bool) -> list[str]:
     if every:
         if not shell.workspace.docs:
             raise InputError(
                 "the workspace is empty", hint="'new KIND NAME' or 'load FILE'"
             )
         return list(shell.workspace.docs)
-    return [shell.workspace.resolve(n) for n in names or [None]]
+    if not names:
+        return [shell.workspace.resolve(None)]
+    return [shell.workspace.resolve(n) for n in names]
 
 
 @command(

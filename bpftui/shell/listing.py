@@ -29,8 +29,8 @@ class Listing:
     """Rows of one target, the columns to print, and the data for JSON."""
 
     columns: tuple[str, ...]
-    rows: list[Row]
-    data: list[Any]
+    rows: Sequence[Row]
+    data: Sequence[Any]
     headers: tuple[str, ...] | None = None
 
 

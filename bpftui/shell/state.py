@@ -23,7 +23,7 @@ T = TypeVar("T")
 Doc = dict[str, Any]
 
 # How long completion may reuse what it read from the node.
-CACHE_SECONDS = 5.0
+CACHE_SECONDS = 30.0
 
 
 class ShellExit(Exception):

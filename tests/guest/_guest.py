@@ -1,17 +1,64 @@
-"""Helpers of the guest-lane tests: veth pairs in namespaces, trace packets."""
+"""Helpers of the guest-lane tests: compiled test programs, veth pairs in
+namespaces, trace packets, the dispatcher engine in a namespace.
+
+Run as a script (``python tests/guest/_guest.py``) it compiles the test
+programs the guest tests use; scripts/guest-lane.sh does so on the host
+before booting, because clang under software emulation takes 10-30 s a file.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 TRACE_MAGIC = b"BTRC"
 TRACE_MAX = 16
+REPO = Path(__file__).resolve().parents[2]
+SOURCES = REPO / "tests" / "bpf"
+BUILD = SOURCES / "build" / "guest"
+CHAIN = "dispatch/chain.c"
+
+# What the guest tests compile: the chain program plain (marks and verdicts
+# set as globaldata) and with marks built in (xdp-loader cannot set globals).
+VARIANTS: tuple[tuple[str, Mapping[str, object]], ...] = (
+    (CHAIN, {}),
+    *((CHAIN, {"MARK": mark}) for mark in range(1, 11)),
+    *((CHAIN, {"MARK": 200 + i, "XDP_VERDICT": 2}) for i in range(10)),
+)
+
+
+# ------------------------------------------------------------- compiling
+
+
+def build(source: str, **defines: object) -> Path:
+    """Compile ``tests/bpf/<source>`` with ``-D`` defines; reuse a fresh result."""
+    suffix = "-".join(f"{k}{v}" for k, v in sorted(defines.items())) or "plain"
+    target = BUILD / f"{Path(source).stem}-{suffix}.o"
+    origin = SOURCES / source
+    if target.exists() and target.stat().st_mtime >= origin.stat().st_mtime:
+        return target
+    BUILD.mkdir(parents=True, exist_ok=True)
+    include = f"/usr/include/{os.uname().machine}-linux-gnu"
+    partial = target.with_name(f".{target.name}.{os.getpid()}")
+    subprocess.run(
+        ["clang", "-target", "bpf", "-O2", "-g", f"-I{include}",
+         *(f"-D{k}={v}" for k, v in sorted(defines.items())),
+         "-c", str(origin), "-o", str(partial)],
+        check=True,
+    )  # fmt: skip
+    partial.replace(target)
+    return target
 
 
 # ----------------------------------------------------------- networking
@@ -57,6 +104,32 @@ class VethPair:
             capture_output=True,
             text=True,
         )
+
+
+def make_veth(pair: VethPair) -> None:
+    """Create both namespaces and the veth pair; fill ``index`` and ``mac``.
+
+    Two ``ip -batch`` runs instead of a dozen ``ip`` runs: under software
+    emulation each process start costs about half a second.
+    """
+    ip("netns", "add", pair.ns_a)
+    ip("netns", "add", pair.ns_b)
+    ip("link", "add", pair.a, "netns", pair.ns_a, "type", "veth",
+       "peer", "name", pair.b, "netns", pair.ns_b)  # fmt: skip
+    for side, ns, dev, addr in (
+        ("a", pair.ns_a, pair.a, pair.addr_a),
+        ("b", pair.ns_b, pair.b, pair.addr_b),
+    ):
+        batch = f"addr add {addr}/24 dev {dev}\nlink set {dev} up\nlink set lo up\n"
+        done = subprocess.run(
+            ["ip", "-n", ns, "-batch", "-"], input=batch, text=True,
+            capture_output=True, check=False,
+        )  # fmt: skip
+        if done.returncode:
+            raise AssertionError(f"ip -n {ns} -batch: {done.stderr.strip()}")
+        (link,) = json.loads(ip("-n", ns, "-j", "link", "show", dev))
+        pair.index[side] = int(link["ifindex"])
+        pair.mac[side] = bytes.fromhex(link["address"].replace(":", ""))
 
 
 # ---------------------------------------------------------- trace packets
@@ -173,3 +246,126 @@ class Stream:
 
 def have(tool: str) -> bool:
     return shutil.which(tool) is not None
+
+
+# --------------------------------------------------------- the engine
+
+
+class Rig:
+    """The dispatcher engine over the real kernel, acting in one namespace.
+
+    Args:
+        pair: the veth pair; hooks are on side ``b`` unless said otherwise.
+        root: bpftui's bpffs directory for this test.
+        bpffs: where libxdp's ``xdp`` directory is: the test's own root, or
+            the real /sys/fs/bpf for interop with xdp-loader.
+    """
+
+    def __init__(self, pair: VethPair, root: str, bpffs: str) -> None:
+        from bpftui.core.revisions import Dispatchers
+        from bpftui.native.backend import NativeBackend
+
+        self.pair = pair
+        self.root = root
+        self.backend = NativeBackend(bpffs_root=root)
+        self.engine = Dispatchers(self.backend, bpffs=bpffs, pin_root=root)
+        self.chain = build(CHAIN)
+        self._count = 0
+
+    def hook(self, kind: str = "xdp", side: str = "b", direction: str = "ingress"):
+        from bpftui.core.dispatchers import Hook, HookKind
+
+        name = self.pair.a if side == "a" else self.pair.b
+        if kind == "xdp":
+            return Hook(HookKind.XDP, self.pair.index[side], name)
+        return Hook(HookKind.TC, self.pair.index[side], name, direction)
+
+    def program(
+        self,
+        mark: int,
+        priority: int = 50,
+        *,
+        kind: str = "xdp",
+        verdict: int | None = None,
+        proceedon: Sequence[str] = (),
+        key: str | None = None,
+    ):
+        """A request for the chain program stamping ``mark``."""
+        from bpftui.core.revisions import NewProgram
+
+        self._count += 1
+        key = key or f"p{self._count}-m{mark}"
+        globaldata = {"mark": bytes([mark])}
+        if verdict is not None:
+            name = "xdp_verdict" if kind == "xdp" else "tc_verdict"
+            globaldata[name] = struct.pack("=i", verdict)
+        return NewProgram(
+            key=key,
+            object_path=str(self.chain),
+            function=f"chain_{kind}",
+            priority=priority,
+            map_pin_dir=f"{self.root}/maps/{key}",
+            proceedon=tuple(proceedon),
+            globaldata=globaldata,
+        )
+
+    @contextmanager
+    def inside(self, side: str = "b") -> Iterator[None]:
+        from bpftui.native.netns import entered
+
+        with entered(self.pair.path(side)):
+            yield
+
+    def change(self, hook, *, side: str = "b", **kwargs):
+        with self.inside(side):
+            return self.engine.change(hook, mode="native", **kwargs)
+
+    def read(self, hook, side: str = "b"):
+        with self.inside(side):
+            return self.engine.read(hook)
+
+    def clear(self, hook, side: str = "b") -> None:
+        """Remove whatever the hook runs."""
+        revision = self.read(hook, side)
+        ids = [m.prog_id for m in revision.members if m.prog_id is not None]
+        if ids:
+            self.change(hook, side=side, remove=ids)
+
+    def run(self, revision) -> tuple[int, tuple[int, ...]]:
+        """BPF_PROG_TEST_RUN through the dispatcher: (verdict, trace)."""
+        from bpftui.native.testrun import prog_test_run
+
+        result = prog_test_run(revision.dispatcher_id, trace_frame(self.pair))
+        return result.retval, trace_of(result.data)
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def xdp_loader_status(pair: VethPair, side: str = "b") -> list[dict[str, object]]:
+    """The slots ``xdp-loader status`` lists for the side's interface.
+
+    Each row: prio, name, id, actions (the chain call action names).
+    """
+    name = pair.a if side == "a" else pair.b
+    done = pair.nsenter(side, "xdp-loader", "status", name)
+    assert done.returncode == 0, done.stderr
+    rows = []
+    for line in done.stdout.splitlines():
+        if not line.lstrip().startswith("=>"):
+            continue
+        fields = line.split()
+        rows.append(
+            {
+                "prio": int(fields[1]),
+                "name": fields[2],
+                "id": int(fields[3]),
+                "actions": tuple(fields[5:]),
+            }
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    for variant_source, variant_defines in VARIANTS:
+        print(build(variant_source, **variant_defines), file=sys.stderr)

@@ -13,13 +13,11 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from _guest import VethPair, ip
+from _guest import Rig, VethPair, build, make_veth
 
 IN_GUEST = os.environ.get("BPFTUI_GUEST") == "1"
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -31,71 +29,44 @@ def _only_in_the_guest() -> None:
         )
 
 
-# ------------------------------------------------------------- compiling
+# ------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(scope="session")
-def compile_bpf(tmp_path_factory: pytest.TempPathFactory):
-    """Compile a C source under tests/bpf with clang; results are cached.
+def compile_bpf():
+    """``compile_bpf("dispatch/chain.c", MARK=7)``: a compiled test program.
 
-    Call as ``compile_bpf("dispatch/chain.c", MARK=7)``; keyword arguments
-    become ``-D`` defines.
+    Results are kept in tests/bpf/build/guest, where the lane compiles them
+    on the host before booting (see _guest.VARIANTS).
     """
-    out = tmp_path_factory.mktemp("bpf")
-    built: dict[tuple[str, tuple[tuple[str, object], ...]], Path] = {}
-    include = f"/usr/include/{os.uname().machine}-linux-gnu"
-
-    def build(source: str, **defines: object) -> Path:
-        key = (source, tuple(sorted(defines.items())))
-        if key not in built:
-            suffix = "-".join(f"{k}{v}" for k, v in key[1]) or "plain"
-            target = out / f"{Path(source).stem}-{suffix}.o"
-            flags = [f"-D{k}={v}" for k, v in key[1]]
-            subprocess.run(
-                ["clang", "-target", "bpf", "-O2", "-g", f"-I{include}", *flags,
-                 "-c", str(REPO / "tests" / "bpf" / source), "-o", str(target)],
-                check=True,
-            )  # fmt: skip
-            built[key] = target
-        return built[key]
-
     return build
-
-
-# ----------------------------------------------------------- networking
 
 
 @pytest.fixture
 def veth() -> Iterator[VethPair]:
     tag = uuid.uuid4().hex[:6]
     pair = VethPair(f"bt-{tag}-a", f"bt-{tag}-b")
-    ip("netns", "add", pair.ns_a)
     try:
-        ip("netns", "add", pair.ns_b)
-        ip("link", "add", pair.a, "netns", pair.ns_a, "type", "veth",
-           "peer", "name", pair.b, "netns", pair.ns_b)  # fmt: skip
-        for side, name, addr in (
-            ("a", pair.a, pair.addr_a),
-            ("b", pair.b, pair.addr_b),
-        ):
-            ns = pair.ns_a if side == "a" else pair.ns_b
-            ip("-n", ns, "addr", "add", f"{addr}/24", "dev", name)
-            ip("-n", ns, "link", "set", name, "up")
-            ip("-n", ns, "link", "set", "lo", "up")
-            pair.index[side] = int(
-                ip("-n", ns, "-o", "link", "show", name).split(":")[0]
-            )
-            mac = (
-                ip("-n", ns, "-o", "link", "show", name)
-                .split("link/ether ")[1]
-                .split()[0]
-            )
-            pair.mac[side] = bytes.fromhex(mac.replace(":", ""))
+        make_veth(pair)
         yield pair
     finally:
-        subprocess.run(
-            ["ip", "netns", "del", pair.ns_b], check=False, capture_output=True
-        )
-        subprocess.run(
-            ["ip", "netns", "del", pair.ns_a], check=False, capture_output=True
-        )
+        for name in (pair.ns_b, pair.ns_a):
+            subprocess.run(
+                ["ip", "netns", "del", name], check=False, capture_output=True
+            )
+
+
+@pytest.fixture
+def rig(veth: VethPair, bpffs_root: str) -> Iterator[Rig]:
+    """The engine on the veth pair, pinning under the test's own bpffs root."""
+    made = Rig(veth, bpffs_root, bpffs=bpffs_root)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def shared_rig(veth: VethPair, bpffs_root: str) -> Iterator[Rig]:
+    """The engine with libxdp's real pin directory, for xdp-loader interop."""
+    made = Rig(veth, bpffs_root, bpffs="/sys/fs/bpf")
+    yield made
+    made.close()

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bpftui.core.discovery.btf import FUNC, FUNC_PROTO, Btf
-from bpftui.core.discovery.functions import load_functions
+from bpftui.core.discovery.functions import KernelFunctions, load_functions
 
 VMLINUX = Path("/sys/kernel/btf/vmlinux")
 pytestmark = [
@@ -151,13 +151,18 @@ def test_filter_per_keystroke_is_under_20ms(
     tmp_path_factory: pytest.TempPathFactory, query: str, fuzzy: bool
 ) -> None:
     catalogue = _warm_catalogue(tmp_path_factory)
-    assert _best(5, lambda: catalogue.filter(query, fuzzy=fuzzy, limit=200)) < 0.02
+
+    def from_scratch() -> object:
+        catalogue.search_index.forget()  # no narrowing from the run before
+        return catalogue.filter(query, fuzzy=fuzzy, limit=200)
+
+    assert _best(5, from_scratch) < 0.02
 
 
-_CATALOGUE: list[object] = []
+_CATALOGUE: list[KernelFunctions] = []
 
 
-def _warm_catalogue(factory: pytest.TempPathFactory) -> object:
+def _warm_catalogue(factory: pytest.TempPathFactory) -> KernelFunctions:
     if not _CATALOGUE:
         path = factory.mktemp("cache")
         load_functions(cache_dir=str(path)).wait_saved(60)

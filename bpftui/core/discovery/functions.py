@@ -196,10 +196,15 @@ class KernelFunctions:
         those come last, the ones whose match ends earliest in the name first.
         """
         wanted = len(self._names) if limit is None else max(limit, 0)
+        shown, total = self.search_index.search(text, fuzzy=fuzzy, wanted=wanted)
+        return [self._view(i) for i in shown], total
+
+    @property
+    def search_index(self) -> NameIndex:
+        """The names arranged for search, made on first use."""
         if self._search is None:
             self._search = NameIndex(self._names)
-        shown, total = self._search.search(text, fuzzy=fuzzy, wanted=wanted)
-        return [self._view(i) for i in shown], total
+        return self._search
 
     def _view(self, index: int) -> FunctionView:
         name = self._names[index]

@@ -77,6 +77,10 @@ class NameIndex:
             return None
         return hits if len(hits) * _NARROW_RATIO < len(self.lower) else None
 
+    def forget(self) -> None:
+        """Forget the last search: the next one scans every name."""
+        self._last = None
+
     # ------------------------------------------------------------ matching
 
     def _fuzzy_hits(self, query: str) -> list[int]:
