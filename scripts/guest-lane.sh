@@ -20,8 +20,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="$ROOT/.guest"
 VENV="$ROOT/.venv"
-RESULT="$CACHE/result"
-LOG="$CACHE/guest.log"
+# Each run writes its result and log under its own directory, so runs of
+# several people on one machine do not read each other's.
+RUN_DIR=${GUEST_LANE_RUN_DIR:-}
+RESULT="$RUN_DIR/result"
+LOG="$RUN_DIR/guest.log"
 TIME_LIMIT=${GUEST_LANE_TIMEOUT:-2700}
 
 say() { printf 'guest-lane: %s\n' "$*" >&2; }
@@ -160,22 +163,33 @@ main() {
     mkdir -p "$CACHE"
 
     local pkg dir version
+    exec 9>"$CACHE/lock"
+    flock 9 # one run at a time fetches and installs
     pkg=$(kernel_package)
     dir=$(fetch_kernel "$pkg")
     version=$(install_modules "$dir")
     ensure_vng
+    flock -u 9
+    RUN_DIR=$(mktemp -d "$CACHE/run.XXXXXX")
+    RESULT="$RUN_DIR/result"
+    LOG="$RUN_DIR/guest.log"
+    trap 'rm -rf "$RUN_DIR"' EXIT
+    # clang under software emulation takes 10-30 s a file: build the guest
+    # tests' BPF programs here (tests/bpf/build/guest) and let the guest reuse them.
+    "$VENV/bin/python" "$ROOT/tests/guest/_guest.py" 2>/dev/null ||
+        say "could not build the test programs on the host; the guest will"
     (($# > 0)) || set -- -m guest tests/guest tests/kernel
 
     # The command line travels through the kernel command line: quote it.
     local cmd
     cmd="$(printf '%q ' "$ROOT/scripts/guest-lane.sh" --inside "$@")"
+    cmd="GUEST_LANE_RUN_DIR=$(printf '%q' "$RUN_DIR") $cmd"
     if [[ -n "${GUEST_LANE_CMD:-}" ]]; then
         cmd="GUEST_LANE_CMD=$(printf '%q' "$GUEST_LANE_CMD") $cmd"
     fi
 
     # vng starts virtme-run through PATH.
     export PATH="$VENV/bin:$PATH"
-    rm -f "$RESULT"
     : >"$LOG"
     tail -n +1 -F "$LOG" 2>/dev/null &
     local tail_pid=$!
@@ -185,13 +199,14 @@ main() {
         "$VENV/bin/vng" --disable-kvm --force-9p --cpus 2 --memory 2G \
         --rwdir "$ROOT" --run "$dir/boot/vmlinuz-$version" \
         --qemu-opts="-virtfs local,path=/,mount_tag=$FAST_TAG,security_model=none,readonly=on" \
-        --exec "$cmd" </dev/null >"$CACHE/console.log" 2>&1 || vng_rc=$?
+        --exec "$cmd" </dev/null >"$RUN_DIR/console.log" 2>&1 || vng_rc=$?
     sleep 1
     kill "$tail_pid" 2>/dev/null || true
     wait "$tail_pid" 2>/dev/null || true
     say "guest finished after $((SECONDS - start)) s"
 
     if [[ ! -s "$RESULT" ]]; then
+        cp "$RUN_DIR/console.log" "$CACHE/console.log"
         tail -n 20 "$CACHE/console.log" >&2 || true
         die 90 "the guest kernel $version did not boot (vng exit $vng_rc); nothing ran; console in $CACHE/console.log"
     fi

@@ -21,8 +21,9 @@ or ``BPFTUI_CONFIG`` name another file, which must then exist. The layout::
     docker_config = "/root/.docker/config.json"
     insecure_registries = ["localhost:5000"]
 
-A config file anyone may write to would let anyone choose what the node
-loads, so such a file is refused.
+A config file anyone may write to, or one in a directory anyone may write
+to without the sticky bit, would let anyone choose what the node loads, so
+such a file is refused.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bpftui.core.errors import InputError, PermissionProblem
+from bpftui.core.trust import fix_hint, untrusted_reason
 
 DEFAULT_PATH = "/etc/bpftui/bpftui.toml"
 DEFAULT_STATE_DIR = "/var/lib/bpftui"
@@ -176,10 +178,15 @@ def _read(path: str, *, required: bool) -> dict[str, Any] | None:
 
 
 def _refuse_world_writable(path: str, info: os.stat_result) -> None:
-    if info.st_mode & stat.S_IWOTH:
+    reason: str | None = "the file is writable by every user"
+    if not info.st_mode & stat.S_IWOTH:
+        try:
+            reason = untrusted_reason(path)
+        except OSError as err:
+            raise InputError(f"config {path}: cannot read: {err.strerror}") from None
+    if reason is not None:
         raise PermissionProblem(
-            f"config {path}: refused: the file is writable by every user",
-            hint=f"run 'chmod o-w {path}'",
+            f"config {path}: refused: {reason}", hint=fix_hint(path, reason)
         )
 
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from bpftui.core.backend import Backend, LinkRecord, LoadedProgram, LoadSpec
 from bpftui.core.dispatchers import Hook, HookKind
-from bpftui.core.errors import KernelError
+from bpftui.core.errors import KernelError, StateError
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,8 @@ class DispatcherAttacher:
         )
         hook = hook_dict(request.hook)
         had_qdisc = self._has_clsact(request.hook)
-        journal.note({"dispatcher-change": hook})
+        before = self.engine.read(request.hook)
+        journal.note(change_step(before, had_qdisc=had_qdisc))
         change = self.engine.change(
             request.hook, add=[new], mode=request.xdp_mode, known=self.known()
         )
@@ -235,9 +236,11 @@ class DispatcherAttacher:
     def detach(self, hooked: Hooked, journal: Journal) -> None:
         revision = self.engine.read(hooked.hook)
         if revision.slot_of(hooked.program.id) is not None:
+            journal.note(change_step(revision))
             self.engine.change(
                 hooked.hook, remove=[hooked.program.id], known=self.known()
             )
+        self._drop_lone_pins(hooked.hook, {hooked.program.id})
         if hooked.detail.get("qdisc_created"):
             self._release_clsact(hooked)
         if self.backend.exists(hooked.program):
@@ -263,21 +266,130 @@ class DispatcherAttacher:
 
     def undo(self, step: Mapping[str, Any]) -> None:
         added = step.get("dispatcher-added")
-        if added is None:
-            # The change never reported back: it failed and the engine took
-            # its own steps back, or the process died inside it; the engine
-            # swaps atomically, and without the new program's id there is
-            # nothing here to name.
-            log.info("dispatcher change without a result, nothing to undo: %s", step)
+        if added is not None:
+            hook = hook_of_dict(added)
+            if self.engine.read(hook).slot_of(added["prog_id"]) is not None:
+                self.engine.change(hook, remove=[added["prog_id"]], known=self.known())
             return
-        hook = Hook(
-            HookKind(added["kind"]),
-            added["ifindex"],
-            added.get("ifname") or "",
-            added.get("direction"),
-        )
-        if self.engine.read(hook).slot_of(added["prog_id"]) is not None:
-            self.engine.change(hook, remove=[added["prog_id"]], known=self.known())
+        change = step.get("dispatcher-change")
+        if change is not None:
+            self.repair(hook_of_dict(change), step.get("before") or {})
+            return
+        log.warning("dispatcher attacher: no undo for step %s", sorted(step))
+
+    # ------------------------------------------------------------ repair
+
+    def repair(self, hook: Hook, before: Mapping[str, Any]) -> None:
+        """Put a hook in order after an engine change was killed half-way.
+
+        ``before`` is what the hook ran when the change began
+        (:func:`change_step`). An engine change loads, pins and links a whole
+        new revision and then swaps it in; a process killed inside it can
+        leave, and this removes:
+
+        * TC: the new dispatcher's filter beside the old one (killed between
+          make and break);
+        * the staging pin of the new dispatcher and, when the hook does not
+          run it, the slot directory it was being filled in;
+        * the old revision's slot directory once the hook runs another;
+        * programs on the hook that it did not run before and that no
+          applied object owns;
+        * lone-program pins in the staging directory that no applied object
+          owns and no hook runs.
+
+        Raises:
+            BpftuiError: a step failed; what could be done was done.
+        """
+        old_id = before.get("dispatcher_id")
+        stage_pin = f"{self.engine._stage_dir(hook)}/dispatcher"
+        staged = self.backend.pinned_id(stage_pin)
+        if hook.kind is HookKind.TC:
+            self._drop_second_filter(hook, staged, old_id)
+        current = self.engine.read(hook)
+        if staged is not None:
+            if staged != current.dispatcher_id:
+                self._clear_dir(self.engine._dispatch_dir(hook, staged))
+            self.backend.unpin(stage_pin)
+        if old_id is not None and old_id != current.dispatcher_id:
+            self._clear_dir(self.engine._dispatch_dir(hook, old_id))
+        self._remove_strays(hook, current, set(before.get("prog_ids") or ()))
+
+    def _remove_strays(self, hook: Hook, current: Any, old_ids: set[int]) -> None:
+        known = self.known()
+        strays = [
+            m.prog_id
+            for m in current.members
+            if m.prog_id is not None and m.prog_id not in old_ids | set(known)
+        ]
+        if strays:
+            log.info("%s: removing programs %s a killed change added", hook, strays)
+            self.engine.change(hook, remove=strays, known=known)
+        running = {m.prog_id for m in self.engine.read(hook).members}
+        lone = self._lone_pins(hook)
+        self._drop_lone_pins(hook, set(lone.values()) - running - set(known))
+
+    def _drop_second_filter(
+        self, hook: Hook, staged: int | None, old_id: int | None
+    ) -> None:
+        """Delete the new dispatcher's filter when the old one is still there."""
+        from bpftui.core.revisions import TC_PRIORITIES
+
+        ours = [
+            p
+            for p in self.backend.hook_state(hook).programs
+            if p.priority in TC_PRIORITIES
+        ]
+        if len(ours) < 2:
+            return
+        newer = [p for p in ours if p.prog_id == staged] or [
+            p for p in ours if p.prog_id != old_id
+        ]
+        found = newer[0]
+        detail = {
+            "ifindex": hook.ifindex,
+            "direction": hook.direction,
+            "priority": found.priority,
+            "handle": found.handle,
+        }
+        where = f"{hook.ifname} {hook.direction}"
+        self.backend.detach(LinkRecord("tc", where, found.prog_id, detail=detail))
+
+    def _clear_dir(self, directory: str) -> None:
+        """Unpin a slot directory: links first (that detaches them), then
+        programs, then the directory itself."""
+        pins = sorted(self._pins_in(directory), key=lambda p: not p.endswith("-link"))
+        for path in pins:
+            self.backend.unpin(path)
+        try:
+            self.backend.unpin(directory)
+        except StateError as err:
+            log.warning("%s: left in place: %s", directory, err)
+
+    def _lone_pins(self, hook: Hook) -> dict[str, int]:
+        """Pin -> program id of the programs attached alone on a hook."""
+        found: dict[str, int] = {}
+        for path in self._pins_in(self.engine._stage_dir(hook)):
+            prog_id = self.backend.pinned_id(path)
+            if os.path.basename(path).startswith("alone-") and prog_id is not None:
+                found[path] = prog_id
+        return found
+
+    def _drop_lone_pins(self, hook: Hook, prog_ids: set[int]) -> None:
+        """Unpin the lone-program pins of these programs (a removal killed
+        between the detach and the unpin leaves one)."""
+        for path, prog_id in self._lone_pins(hook).items():
+            if prog_id in prog_ids:
+                self.backend.unpin(path)
+        self.engine._prune_stage(hook)
+
+    def _pins_in(self, directory: str) -> list[str]:
+        listing = getattr(self.backend, "pins", None)
+        if callable(listing):  # the demo's pins are not files
+            return [p for p in listing() if p.startswith(directory + "/")]
+        try:
+            return [f"{directory}/{name}" for name in os.listdir(directory)]
+        except OSError:
+            return []
 
 
 def _slot_detail(change: Any, request: HookRequest) -> dict[str, Any]:
@@ -315,6 +427,27 @@ def default_hook_attacher(
         backend, bpffs=os.path.dirname(bpffs_root.rstrip("/")), pin_root=bpffs_root
     )
     return DispatcherAttacher(engine, known, owns_clsact)
+
+
+def change_step(before: Any, **extra: Any) -> dict[str, Any]:
+    """The journal step written before an engine change: the hook and what
+    it ran (dispatcher and program ids), so a repair can tell what a killed
+    change added."""
+    snapshot = {
+        "dispatcher_id": before.dispatcher_id,
+        "prog_ids": [m.prog_id for m in before.members if m.prog_id is not None],
+    }
+    return {"dispatcher-change": hook_dict(before.hook), "before": snapshot, **extra}
+
+
+def hook_of_dict(tree: Mapping[str, Any]) -> Hook:
+    """The hook back from :func:`hook_dict`'s tree."""
+    return Hook(
+        HookKind(tree["kind"]),
+        int(tree["ifindex"]),
+        tree.get("ifname") or "",
+        tree.get("direction"),
+    )
 
 
 def hook_dict(hook: Hook) -> dict[str, Any]:

@@ -17,7 +17,10 @@ killed in step 2 leaves its intent; :meth:`Loader.recover` undoes it the
 same way on the next run.
 
 Pins live under ``<bpffs root>/<kind>/<name>/<attach point>/``: ``prog``,
-``maps/`` (or the map owner's), and ``link``.
+``maps/`` (or the map owner's), and ``link``. The directories the loader
+makes there are 0700 and the kernel makes pins 0600: only root reads them.
+Names reach a path only as checked single components (see
+:class:`PinLayout`).
 
 XDP and TC go through a :class:`~bpftui.core.hooks.HookAttacher` (see
 ``core.hooks``): the dispatcher engine, or one program per hook.
@@ -59,6 +62,7 @@ from bpftui.core.hooks import (
 )
 from bpftui.core.session import Discovery
 from bpftui.core.state import Attachment, Intent, StateStore, StoredObject
+from bpftui.core.trust import fix_hint, untrusted_reason
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +142,34 @@ class PinLayout:
 
     def point_dir(self, kind: str, name: str, point: node.AttachPoint) -> str:
         """The directory of one attach point's pins."""
-        return f"{self.object_dir(kind, name)}/{point.slug}"
+        return f"{self.object_dir(kind, name)}/{point_component(point)}"
+
+
+def point_component(point: node.AttachPoint) -> str:
+    """An attach point as one path component, distinct for distinct points.
+
+    The slug keeps only ``[a-z0-9.-]`` (never ``/``, never ``.`` or ``..``
+    alone); when that changed the text (``syscalls/sys_enter_kill`` and
+    ``syscalls_sys/enter_kill`` give the same slug) or made it long, a hash
+    of the original keeps two points apart.
+    """
+    slug = point.slug
+    if slug == point.value and len(slug) <= _MAX_COMPONENT:
+        return slug
+    digest = hashlib.sha256(point.value.encode()).hexdigest()[:10]
+    return f"{slug[:_MAX_COMPONENT]}-{digest}"
+
+
+_MAX_COMPONENT = 100  # well under NAME_MAX (255) with the hash
 
 
 def _safe_name(name: str) -> bool:
-    return bool(name) and name == node.sanitize(name) and ".." not in name
+    return (
+        bool(name)
+        and len(name) <= 253
+        and name == node.sanitize(name)
+        and ".." not in name
+    )
 
 
 # ---------------------------------------------------------------- bytecode
@@ -173,11 +200,12 @@ def resolve_bytecode_file(program: api.Program, image_settings: Any = None) -> s
         raise InputError(f"{where}: cannot read: {err.strerror}") from None
     if not stat.S_ISREG(info.st_mode):
         raise InputError(f"{where}: not a regular file")
-    if info.st_mode & stat.S_IWOTH:
-        raise InputError(
-            f"{where}: refused: the file is writable by every user",
-            hint=f"run 'chmod o-w {path}'",
-        )
+    try:
+        reason = untrusted_reason(path)
+    except OSError as err:
+        raise InputError(f"{where}: cannot read: {err.strerror}") from None
+    if reason is not None:
+        raise InputError(f"{where}: refused: {reason}", hint=fix_hint(path, reason))
     return path
 
 
@@ -369,8 +397,7 @@ class Loader:
         with self.store.lock.hold("restore"):
             self.recover()
             stored = [s for s in self.store.objects() if not s.deleting]
-            programs = [s.program() for s in stored]
-        return self.apply(programs)
+            return self.apply([s.program() for s in stored])
 
     def _apply_one(self, program: api.Program) -> list[Attachment]:
         kind, name = program.kind, program.metadata.name
@@ -496,9 +523,15 @@ class Loader:
         planned = {"pin_dir": plan.pin_dir, "maps_dir": plan.maps_dir}
         work = _Work(self.store, self.store.begin("attach", key, planned))
         try:
+            self._private_dirs(plan.pin_dir, plan.maps_dir)
             made = self._load_and_attach(plan, work)
         except BpftuiError as err:
             return self._failed(plan, work, err, existing)
+        except Exception as err:
+            # A bug of ours must not leave half an attach point behind.
+            log.warning("%s: unexpected error", plan.bpfprogram, exc_info=True)
+            internal = BpftuiError(f"internal error: {type(err).__name__}: {err}")
+            return self._failed(plan, work, internal, existing)
         message = f"loaded as program {made.program.id}"
         attachment = self._attachment(plan, NodeType.LOADED, message, existing)
         attachment = replace(
@@ -510,6 +543,19 @@ class Loader:
         self.store.finish(work.intent_id, put=attachment)
         log.info("%s on %s: %s", attachment.ref, plan.point.value, message)
         return attachment
+
+    def _private_dirs(self, *paths: str) -> None:
+        """Make the pin directories 0700 before the kernel pins into them.
+
+        Only directories under the bpffs root are made here; one that cannot
+        be made (bpffs not mounted yet) is left for the backend to make.
+        """
+        if not self.tidy_dirs:
+            return
+        root = self.layout.root.rstrip("/")
+        for path in paths:
+            if path.startswith(root + "/"):
+                make_private_dirs(root, path)
 
     def _failed(
         self,
@@ -813,25 +859,72 @@ class Loader:
 
     def recover(self) -> list[str]:
         """Finish what a killed process left: undo half-made attach points,
-        complete half-done detaches. Call with the lock held."""
-        notes: list[str] = []
-        for intent in self.store.pending():
-            notes.append(self._recover_one(intent))
+        complete half-done detaches and deletes. Call with the lock held."""
+        notes = [self._recover_one(intent) for intent in self.store.pending()]
+        for stored in self.store.objects():
+            if stored.deleting and stored.delete_error is None:
+                notes.append(self._finish_delete(stored))
+        for note in notes:
+            log.warning("recovery: %s", note)
         return notes
 
+    def recover_if_idle(self) -> list[str]:
+        """Recover when a killed process left work and no one holds the lock.
+
+        For readers (``status``, the TUI): work left in the store while the
+        lock is free can only be a dead process's. Returns what was done;
+        nothing when there was nothing to do or the lock is busy (its holder
+        recovers before it changes anything).
+        """
+        if not self._left_behind():
+            return []
+        try:
+            with self.store.lock.hold("recover", timeout=0):
+                return self.recover()
+        except StateError as err:
+            log.info("recovery left to the lock holder: %s", err)
+            return []
+
+    def _left_behind(self) -> bool:
+        return bool(self.store.pending()) or any(
+            s.deleting and s.delete_error is None for s in self.store.objects()
+        )
+
+    def _finish_delete(self, stored: StoredObject) -> str:
+        error = self._delete_one(stored.kind, stored.name)
+        if error is not None:
+            return f"{stored.ref}: completing an interrupted delete failed: {error}"
+        return f"{stored.ref}: completed an interrupted delete"
+
     def _recover_one(self, intent: Intent) -> str:
+        if intent.op == "detach":
+            return self._recover_detach(intent)
+        return self._recover_attach(intent)
+
+    def _recover_detach(self, intent: Intent) -> str:
         key = (intent.kind, intent.name, intent.attach_point)
         where = f"{intent.kind}/{intent.name} on {intent.attach_point}"
-        if intent.op == "detach":
-            attachment = Attachment.from_dict(intent.planned["attachment"])
-            work = _Work(self.store, intent.id)
-            try:
-                self._detach(attachment, work)
-            except BpftuiError as err:
-                return f"{where}: completing an interrupted delete failed: {err}"
-            self._sweep(attachment.pin_dir, attachment.maps_dir)
-            self.store.finish(intent.id, remove=key)
-            return f"{where}: completed a delete interrupted in pid {intent.pid}"
+        attachment = Attachment.from_dict(intent.planned["attachment"])
+        work = _Work(self.store, intent.id)
+        # Hooks a killed change left half-swapped first, then the detach again.
+        problems = undo_steps(self.backend, self.attacher, intent.steps)
+        try:
+            self._detach(attachment, work)
+        except BpftuiError as err:
+            problems.append(str(err))
+        if problems:
+            message = "; ".join(problems)
+            condition = node.node_condition(
+                NodeType.NOT_UNLOADED, rfc3339(self.clock()), message
+            )
+            self.store.finish(intent.id, put=replace(attachment, condition=condition))
+            return f"{where}: completing an interrupted delete failed: {message}"
+        self._sweep(attachment.pin_dir, attachment.maps_dir)
+        self.store.finish(intent.id, remove=key)
+        return f"{where}: completed a delete interrupted in pid {intent.pid}"
+
+    def _recover_attach(self, intent: Intent) -> str:
+        where = f"{intent.kind}/{intent.name} on {intent.attach_point}"
         leftovers = undo_steps(self.backend, self.attacher, intent.steps)
         leftovers += self._sweep(
             intent.planned.get("pin_dir"), intent.planned.get("maps_dir")
@@ -907,6 +1000,35 @@ class Loader:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def make_private_dirs(root: str, path: str) -> None:
+    """Make ``path`` and the directories between it and ``root`` (``root``
+    too), each 0700 whatever the umask; tighten ``root`` to 0700 when it is
+    bpftui's own directory, not a mount point. Errors are left to whoever
+    pins next to report."""
+    chain = [path]
+    while chain[-1] != root and chain[-1].startswith(root + "/"):
+        chain.append(os.path.dirname(chain[-1]))
+    try:
+        for directory in reversed(chain):
+            if not os.path.isdir(directory):
+                os.mkdir(directory, 0o700)
+                os.chmod(directory, 0o700)
+        _tighten_root(root)
+    except OSError as err:
+        log.info("pin directory %s: left to the backend: %s", path, err.strerror)
+
+
+def _tighten_root(root: str) -> None:
+    info = os.stat(root)
+    if (
+        info.st_mode & 0o077
+        and info.st_uid == os.geteuid()
+        and not os.path.ismount(root)
+    ):
+        log.info("%s: made readable by its owner only (0700)", root)
+        os.chmod(root, 0o700)
 
 
 def failure_condition(program: api.Program, err: BpftuiError) -> tuple[NodeType, str]:

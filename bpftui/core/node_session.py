@@ -8,6 +8,7 @@ by :func:`bpftui.core.session.open_session`; :func:`kernel_session` and
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -147,7 +148,12 @@ class NodeSession:
     # ------------------------------------------------------------ status
 
     def status(self) -> Sequence[ObjectStatusView]:
-        """Applied objects with their BpfPrograms, checked against the kernel."""
+        """Applied objects with their BpfPrograms, checked against the kernel.
+
+        Work a killed bpftui process left half done is completed or rolled
+        back first, when no other process holds the lock.
+        """
+        self.loader.recover_if_idle()
         gone = {_key(a) for a in self.loader.vanished()}
         attachments: dict[str, list[Attachment]] = {}
         for found in self.store.attachments():
@@ -458,7 +464,7 @@ def kernel_session(
         config.xdp_interface_modes,
         config.xdp_mode,
     )
-    settings = _image_settings(config)
+    settings = functools.cache(lambda: _image_settings(config))
     holder["session"] = NodeSession(
         backend,
         store,
@@ -466,7 +472,7 @@ def kernel_session(
         identity,
         bpffs_root=config.bpffs_root,
         clock=clock or time.time,
-        bytecode=lambda program: resolve_bytecode_file(program, settings),
+        bytecode=lambda program: resolve_bytecode_file(program, settings()),
     )
     return holder["session"]
 

@@ -65,6 +65,7 @@ from bpftui.core.dispatchers import (
     xdp_dispatch_dir,
 )
 from bpftui.core.errors import BpftuiError, KernelError, NotSupported, StateError
+from bpftui.core.faults import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -402,6 +403,7 @@ class Dispatchers:
         try:
             dispatcher, built, added = self._build(current, plan, undo)
             self._swap(current, dispatcher, mode, undo)
+            checkpoint("dispatcher-swap")
         except BaseException:
             undo.run()
             self._prune_stage(plan.hook)
@@ -410,6 +412,7 @@ class Dispatchers:
         self._quietly("unpin the staging dispatcher", self.backend.unload, dispatcher)
         self._prune_stage(plan.hook)
         self._retire(current, removed)
+        checkpoint("dispatcher-retire")
         log.info(
             "%s: revision %s (%s)", plan.hook, built.dispatcher_id, built.describe()
         )
@@ -433,6 +436,7 @@ class Dispatchers:
         members: list[Member] = []
         for slot, member in enumerate(plan.members):
             program = builder.fill(slot, member, directory, old_dir)
+            checkpoint("dispatcher-slot")
             if member.is_new:
                 added[_request(member).key] = program
             members.append(replace(member, prog_id=program.id, source=None))

@@ -43,6 +43,7 @@ from typing import Any
 from bpftui.core import api
 from bpftui.core.backend import LinkRecord, LoadedProgram
 from bpftui.core.errors import StateError
+from bpftui.core.faults import checkpoint
 
 DB_NAME = "state.db"
 LOCK_NAME = "lock"
@@ -306,6 +307,7 @@ class _ProcessLock:
     def release(self) -> None:
         self.depth -= 1
         if self.depth == 0 and self.fd is not None:
+            checkpoint("unlock")
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
@@ -327,6 +329,7 @@ class _ProcessLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {what}\n".encode(), 0)
         self.fd = fd
+        checkpoint("lock")
 
 
 def _read_holder(fd: int) -> str:
@@ -615,6 +618,7 @@ class StateStore:
                 self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
                 self._db.execute("COMMIT")
+                checkpoint("state-write")
             except sqlite3.Error as err:
                 self._rollback()
                 raise StateError(

@@ -41,6 +41,7 @@ from bpftui.core.errors import (
     NotSupported,
     StateError,
 )
+from bpftui.core.faults import checkpoint
 from bpftui.native import info, netlink, perf, uapi
 from bpftui.native.failure import check
 from bpftui.native.fs import ensure_bpffs
@@ -104,6 +105,7 @@ class NativeBackend:
     def unload(self, program: LoadedProgram) -> None:
         """Unpin the program and the maps no other program uses."""
         unload_program(program)
+        checkpoint("unload")
 
     # ----------------------------------------------------------------- XDP
 
@@ -120,11 +122,7 @@ class NativeBackend:
 
         Mode ``auto`` tries native and falls back to generic, with a warning.
         """
-        modes = ["native", "generic"] if mode == "auto" else [mode]
-        if any(m not in XDP_MODE_FLAGS for m in modes):
-            raise InputError(
-                f"XDP mode {mode!r}: not one of native, generic, skb, hw, auto"
-            )
+        modes = _xdp_modes(mode)
         with owned(_prog_fd(program)) as fd:
             for mode_name in modes:
                 try:
@@ -137,16 +135,15 @@ class NativeBackend:
                         replace_prog_id=replace_prog_id,
                     )
                 except KernelError as err:
-                    if mode_name != modes[-1] and err.errno in _XDP_FALLBACK_ERRNOS:
-                        log.warning(
-                            "program %r: native XDP on %s failed (%s); "
-                            "falling back to generic mode",
-                            program.name,
-                            netlink.describe(ifindex),
-                            err.errno_name,
-                        )
-                        continue
-                    raise
+                    if mode_name == modes[-1] or err.errno not in _XDP_FALLBACK_ERRNOS:
+                        raise
+                    log.warning(
+                        "program %r: native XDP on %s failed (%s); "
+                        "falling back to generic mode",
+                        program.name,
+                        netlink.describe(ifindex),
+                        err.errno_name,
+                    )
         raise AssertionError("unreachable: the last mode re-raises")
 
     def _attach_xdp_mode(
@@ -207,21 +204,12 @@ class NativeBackend:
             raise
         if created:
             os.makedirs(self._qdisc_marker(ifindex), exist_ok=True)
-        log.info(
-            "attached %s to %s %s (TC, priority %d)",
-            program.name,
-            ifname,
-            direction,
-            priority,
-        )
-        detail = {
-            "ifindex": ifindex,
-            "direction": direction,
-            "parent": parent,
-            "priority": priority,
-            "handle": handle,
-            "qdisc_created": created,
-        }
+        checkpoint("attach")
+        log.info("attached %s to %s %s (TC, priority %d)", program.name, ifname,
+                 direction, priority)  # fmt: skip
+        detail = {"ifindex": ifindex, "direction": direction, "parent": parent,
+                  "priority": priority, "handle": handle,
+                  "qdisc_created": created}  # fmt: skip
         return LinkRecord("tc", f"{ifname}/{direction}", program.id, detail=detail)
 
     def _qdisc_marker(self, ifindex: int) -> str:
@@ -391,6 +379,7 @@ class NativeBackend:
             log.info(
                 "nothing to detach for %s link on %s", link.kind, link.attach_point
             )
+        checkpoint("detach")
 
     def exists(self, record: LoadedProgram | LinkRecord) -> bool:
         """Whether the kernel still holds it (pins and ids checked)."""
@@ -507,6 +496,7 @@ class NativeBackend:
         if isinstance(record, LoadedProgram):
             with owned(_prog_fd(record)) as fd:
                 obj_pin(fd, path, f"program {record.name!r}")
+            checkpoint("pin")
             return
         entity = f"{record.kind} link on {record.attach_point}"
         if record.pin_path is not None:
@@ -517,6 +507,7 @@ class NativeBackend:
             raise StateError(f"{entity}: it is not a bpf_link, so it cannot be pinned")
         with owned(fd):
             obj_pin(fd, path, entity)
+        checkpoint("link-pin")
 
     def unpin(self, path: str) -> None:
         """Remove a pin or an empty directory; a missing path is no error."""
@@ -535,6 +526,7 @@ class NativeBackend:
         except FileNotFoundError:
             return
         log.debug("unpinned %s", path)
+        checkpoint("unpin")
 
     @contextmanager
     def lock(self, directory: str) -> Iterator[None]:
@@ -554,6 +546,16 @@ class NativeBackend:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def _xdp_modes(mode: str) -> list[str]:
+    """The modes to try, in order: ``auto`` is native, then generic."""
+    modes = ["native", "generic"] if mode == "auto" else [mode]
+    if any(m not in XDP_MODE_FLAGS for m in modes):
+        raise InputError(
+            f"XDP mode {mode!r}: not one of native, generic, skb, hw, auto"
+        )
+    return modes
 
 
 def _prog_fd(program: LoadedProgram) -> int:
@@ -592,7 +594,9 @@ def _link_id(link_fd: int) -> int:
 
 def _pin_link(link_fd: int, link_pin: str, entity: str) -> int:
     """Pin a new link; return its id. Without the pin it would die with the fd."""
+    checkpoint("attach")
     obj_pin(link_fd, link_pin, f"{entity} link")
+    checkpoint("link-pin")
     return _link_id(link_fd)
 
 
@@ -652,6 +656,7 @@ def _xdp_netlink_attach(
     try:
         if replace is None:
             netlink.link_set_xdp(ifindex, fd, flags | uapi.XDP_FLAGS_UPDATE_IF_NOEXIST)
+            checkpoint("attach")
             return
         with owned(info.fd_by_id("prog", replace)) as old_fd:
             netlink.link_set_xdp(

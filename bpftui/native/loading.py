@@ -34,6 +34,7 @@ from bpftui.core.errors import (
     StateError,
     VerifierError,
 )
+from bpftui.core.faults import checkpoint
 from bpftui.native import elf, uapi
 from bpftui.native.failure import check
 from bpftui.native.fs import ensure_bpffs
@@ -104,6 +105,7 @@ class BpfObject:
 
     def __init__(self, path: str, pin_root: str | None) -> None:
         self.path = path
+        self._held: list[int] = []
         self._root = pin_root.encode() if pin_root else None
         # SAFETY: open_opts and the bytes it points to (pin_root_path) are
         # attributes of self and outlive bpf_object__open_file, which copies
@@ -119,6 +121,13 @@ class BpfObject:
         if self.ptr:
             libbpf().bpf_object__close(self.ptr)
             self.ptr = 0
+        while self._held:
+            os.close(self._held.pop())
+
+    def hold(self, fd: int) -> int:
+        """Keep ``fd`` open until the object closes; return it."""
+        self._held.append(fd)
+        return fd
 
     def __enter__(self) -> BpfObject:
         return self
@@ -283,11 +292,11 @@ def _configure(obj: BpfObject, spec: LoadSpec) -> int:
         entity,
         "set attach type",
     )
-    _set_attach_target(target, spec)
+    _set_attach_target(obj, target, spec)
     return int(target)
 
 
-def _set_attach_target(prog: int, spec: LoadSpec) -> None:
+def _set_attach_target(obj: BpfObject, prog: int, spec: LoadSpec) -> None:
     entity = f"program {spec.function!r}"
     lib = libbpf()
     if spec.prog_type == "ext":
@@ -295,15 +304,17 @@ def _set_attach_target(prog: int, spec: LoadSpec) -> None:
             raise InputError(
                 f"{entity}: an ext program needs a target program and function"
             )
-        with owned(fd_by_id("prog", spec.attach_prog_id)) as target_fd:
-            result = lib.bpf_program__set_attach_target(
-                prog, target_fd, spec.attach_func.encode()
-            )
-            check(
-                result,
-                entity,
-                f"target {spec.attach_func} of program {spec.attach_prog_id}",
-            )
+        # SAFETY: libbpf keeps the fd number, not a reference, and passes it
+        # to the kernel in bpf_object__load; the object closes it after that.
+        target_fd = obj.hold(fd_by_id("prog", spec.attach_prog_id))
+        result = lib.bpf_program__set_attach_target(
+            prog, target_fd, spec.attach_func.encode()
+        )
+        check(
+            result,
+            entity,
+            f"target {spec.attach_func} of program {spec.attach_prog_id}",
+        )
     elif spec.prog_type in ("fentry", "fexit") and spec.attach_func:
         result = lib.bpf_program__set_attach_target(prog, 0, spec.attach_func.encode())
         if result in (-errno.ESRCH, -errno.ENOENT):
@@ -389,7 +400,9 @@ def _pin_and_describe(
     lib = libbpf()
     entity = f"program {spec.function!r}"
     fd = check(lib.bpf_program__fd(prog), entity, "get fd")
+    checkpoint("load")
     obj_pin(fd, spec.pin_path, entity)
+    checkpoint("pin")
     info = prog_info(fd)
     map_fds = {name: lib.bpf_map__fd(bpf_map) for name, bpf_map in obj.maps()}
     map_ids = {name: map_info(fd).id for name, fd in map_fds.items() if fd >= 0}

@@ -197,8 +197,13 @@ def _attach_perf(prog_fd: int, event_fd: int) -> None:
     os.close(link)
 
 
+def _require_pmu(pmu: str) -> None:
+    if not os.path.isdir(os.path.join(perf.PMU_DIR, pmu)):
+        raise _Refused(f"the kernel has no {pmu} PMU in {perf.PMU_DIR}")
+
+
 def _probe_kprobes() -> str:
-    perf.pmu_type("kprobe")
+    _require_pmu("kprobe")
     with owned(load_probe_program(uapi.BPF_PROG_TYPE_KPROBE)) as fd:
         last: BpftuiError | None = None
         for func in KERNEL_FUNCTION_CANDIDATES:
@@ -213,7 +218,7 @@ def _probe_kprobes() -> str:
 
 
 def _probe_uprobes() -> str:
-    perf.pmu_type("uprobe")
+    _require_pmu("uprobe")
     libc = _mapped_libc()
     offset = symbol_file_offset(libc, UPROBE_SYMBOL)
     # Attached to this process only, and detached at once.
@@ -408,5 +413,7 @@ def _probe_tcx(ifindex: int) -> str:
         result = libbpf().bpf_link_create(
             fd, ifindex, uapi.BPF_TCX_INGRESS, ctypes.byref(link_opts)
         )
+        if result == -errno.EINVAL:  # an attach type this kernel does not know
+            raise _Refused("the kernel refuses BPF_TCX_INGRESS links: EINVAL")
         os.close(check(result, "TCX link", "create"))
     return "TCX link made on a scratch veth"

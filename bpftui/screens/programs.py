@@ -130,7 +130,7 @@ class ProgramsScreen(NodeScreen):
             self.app.call_from_thread(self.bpf_app.report_error, err)
             return
         rows = build_rows(snap, previous, pending)
-        self.post_message(self.Refreshed(rows, samples(snap)))
+        self.post_message(self.Refreshed(rows, samples(rows, previous, snap.now)))
 
     def on_programs_screen_refreshed(self, event: Refreshed) -> None:
         self.rows = event.rows

@@ -13,7 +13,8 @@ from typing import Any
 from bpftui.core.backend import KernelLink, KernelProgram
 from bpftui.core.session import BpfProgramView, InterfaceView, ObjectStatusView
 
-Sample = tuple[int, float]  # (run count, when) of one program, for rates
+# (run count, when, events per second then) of one program, for rates.
+Sample = tuple[int, float, float | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +127,22 @@ def hooks_of(
     return hooks, frozenset(dispatchers)
 
 
-def samples(snap: Snapshot) -> dict[int, Sample]:
-    """Run counts to compare against at the next refresh."""
-    return {p.id: (p.run_cnt, snap.now) for p in snap.kernel if p.run_cnt is not None}
+def samples(
+    rows: Sequence[ProgramRow], previous: Mapping[int, Sample], now: float
+) -> dict[int, Sample]:
+    """Run counts to compare against at the next refresh.
+
+    A refresh at the same instant (two in one clock tick) keeps the older
+    sample, so the rate it gave is not lost to a zero-length interval.
+    """
+    out: dict[int, Sample] = {}
+    for row in rows:
+        if row.prog_id is None or row.run_cnt is None:
+            continue
+        before = previous.get(row.prog_id)
+        keep = before is not None and now <= before[1]
+        out[row.prog_id] = before if keep and before else (row.run_cnt, now, row.rate)
+    return out
 
 
 def _object_rows(
@@ -199,8 +213,9 @@ def _stats(
         return {}
     rate = None
     before = previous.get(prog.id)
-    if before is not None and now > before[1]:
-        rate = max(0, prog.run_cnt - before[0]) / (now - before[1])
+    if before is not None:
+        count, when, last_rate = before
+        rate = max(0, prog.run_cnt - count) / (now - when) if now > when else last_rate
     return {"run_cnt": prog.run_cnt, "run_time_ns": prog.run_time_ns, "rate": rate}
 
 

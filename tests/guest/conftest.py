@@ -9,6 +9,7 @@ sets BPFTUI_GUEST=1 there. Anywhere else they are skipped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import uuid
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 from _guest import Rig, VethPair, build, make_veth
+
+from bpftui.core.errors import BpftuiError
 
 IN_GUEST = os.environ.get("BPFTUI_GUEST") == "1"
 
@@ -66,7 +69,16 @@ def rig(veth: VethPair, bpffs_root: str) -> Iterator[Rig]:
 
 @pytest.fixture
 def shared_rig(veth: VethPair, bpffs_root: str) -> Iterator[Rig]:
-    """The engine with libxdp's real pin directory, for xdp-loader interop."""
+    """The engine with libxdp's real pin directory, for xdp-loader interop.
+
+    Whatever either tool left on the interface is removed afterwards, so no
+    dispatch-* directory stays in /sys/fs/bpf/xdp.
+    """
     made = Rig(veth, bpffs_root, bpffs="/sys/fs/bpf")
-    yield made
-    made.close()
+    try:
+        yield made
+    finally:
+        with contextlib.suppress(BpftuiError):
+            made.clear(made.hook())
+        veth.nsenter("b", "xdp-loader", "unload", "--all", veth.b)
+        made.close()

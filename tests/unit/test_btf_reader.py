@@ -269,6 +269,15 @@ def test_reference_loop(b: BtfBuilder) -> None:
         Btf(b.encode()).functions()
 
 
+def test_prototype_taking_a_pointer_to_itself(b: BtfBuilder) -> None:
+    proto = b.next_id
+    b.add_proto(0, [("self", proto + 1)])
+    b.add_ptr(proto)
+    b.add_func("ouroboros", proto)
+    with pytest.raises(InputError, match="in a loop"):
+        Btf(b.encode()).functions()
+
+
 def test_name_offset_out_of_range(b: BtfBuilder) -> None:
     b.raw(10_000, btfmod.INT << 24, 4, 32)
     blob = Btf(b.encode())

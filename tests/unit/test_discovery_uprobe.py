@@ -145,7 +145,10 @@ def test_this_machines_libc_resolves() -> None:  # the real /etc/ld.so.cache
 
 # ---------------------------------------------------------------- symbols
 
-needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+needs_cc = pytest.mark.skipif(
+    not all(shutil.which(tool) for tool in ("cc", "nm", "readelf")),
+    reason="needs a C compiler and binutils (nm, readelf)",
+)
 
 SOURCE = """
 int helper_add(int a, int b) { return a + b; }
@@ -229,6 +232,7 @@ def test_stripped_of_nothing_but_not_elf(tmp_path: Path) -> None:
         symbols(str(tmp_path / "absent"))
 
 
+@needs_cc
 def test_libc_malloc_offset_matches_nm() -> None:
     libc = Path(resolve_library("libc"))
     nm = subprocess.run(

@@ -12,7 +12,8 @@ from bpftui.core import api
 from bpftui.core.demo import DemoBackend
 from bpftui.core.demo_discovery import DemoDiscovery
 from bpftui.core.errors import KernelError, StateError
-from bpftui.core.loader import NodeIdentity, resolve_bytecode_file
+from bpftui.core.loader import NodeIdentity, point_component, resolve_bytecode_file
+from bpftui.core.node import AttachPoint
 from bpftui.core.node_session import NodeSession, demo_chains, demo_session
 from bpftui.core.state import StateStore
 
@@ -20,6 +21,7 @@ NOW = 1_767_225_600.0
 NODE = "node-1"
 LABELS = {"kubernetes.io/hostname": NODE, "zone": "a"}
 ROOT = "/sys/fs/bpf/bpftui"
+CLOSE = "syscalls/sys_enter_close"
 
 
 class Killed(BaseException):
@@ -87,7 +89,7 @@ def _ours(backend):
 
 
 def test_tracepoints_load_one_bpfprogram_per_name(session):
-    views = session.apply([tracepoint(names=["a/b", "syscalls/sys_enter_close"])])
+    views = session.apply([tracepoint(names=["a/b", CLOSE])])
     assert _types(views) == ["Loaded", "Loaded"]
     first, second = views
     assert first.name == "opens-node-1-a-b"
@@ -99,9 +101,11 @@ def test_tracepoints_load_one_bpfprogram_per_name(session):
     assert first.annotations == {"bpfman.io/ProgramId": str(first.program_id)}
     assert first.condition.reason == "bpfmanLoaded"
     assert first.condition.last_transition_time == "2026-01-01T00:00:00Z"
+    points = [point_component(AttachPoint("tracepoint", n)) for n in ("a/b", CLOSE)]
+    assert points[0].startswith("a-b-") and points[1].startswith("syscalls-sys-")
     assert _ours(session.backend) == sorted(
         f"{ROOT}/tracepointprogram/opens/{point}/{pin}"
-        for point in ("a-b", "syscalls-sys-enter-close")
+        for point in points
         for pin in ("link", "maps/counters", "prog")
     )
     (status,) = session.status()
@@ -492,15 +496,15 @@ def test_a_killed_apply_is_rolled_back_by_the_next_run(method, after):
     assert len(session.store.pending()) == 1
     setattr(session.backend, method, real)
 
-    # the next process: same kernel, same store
+    # the next process: same kernel, same store; even status rolls back
     nxt = _session(store=session.store, backend=session.backend)
     (status,) = nxt.status()
-    assert status.condition.type == "NotYetLoaded"
-    notes = nxt.loader.recover()
-    assert "interrupted" in notes[0]
+    assert status.condition.type == "ReconcileError"
     assert nxt.store.pending() == []
     assert _ours(nxt.backend) == []
-    assert nxt.status()[0].bpfprograms[0].condition.type == "NotLoaded"
+    (bpfprogram,) = status.bpfprograms
+    assert bpfprogram.condition.type == "NotLoaded"
+    assert "interrupted" in bpfprogram.condition.message
     (view,) = nxt.apply([tracepoint()])
     assert view.condition.type == "Loaded"
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 import array
 import struct
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Final, TypeVar
 
 from bpftui.core.errors import InputError
@@ -58,7 +59,6 @@ _WORDS_PER_ITEM: Final = {
 _QUALIFIERS: Final = {CONST: "const", VOLATILE: "volatile", RESTRICT: "restrict"}
 _TAGGED: Final = {STRUCT: "struct ", UNION: "union ", ENUM: "enum ", ENUM64: "enum "}
 _MAX_DEPTH: Final = 64  # far deeper than any real declarator; stops loops
-_IN_PROGRESS: Final = "\0loop"  # marks a prefix being computed
 _NAME_MARK: Final = "\0"  # where the function name goes in a prototype
 
 _CORRUPT_HINT: Final = (
@@ -74,7 +74,11 @@ def btf_error(source: str, detail: str) -> InputError:
 
 
 class _Memo(dict[int, _V]):
-    """A dict that computes a missing value once, on first lookup."""
+    """A dict that computes a missing value once, on first lookup.
+
+    A value is stored only once computed, so an error half-way (damaged
+    BTF) leaves nothing behind.
+    """
 
     def __init__(self, compute: Callable[[int], _V]) -> None:
         super().__init__()
@@ -130,7 +134,7 @@ class Btf:
         # offsets, so names are sliced out of one decoded str.
         ascii_ = self._strings.isascii()
         self._text = self._strings.decode("ascii") if ascii_ else None
-        self._prefixes = _Memo(self._compute_prefix)
+        self._prefixes = _Memo(self._prefix_of)
         self._params = _Memo(self._compute_params)
         self._param_text = _Memo(self._compute_param)
         self._shapes = _Memo(self._compute_shape)
@@ -283,13 +287,11 @@ class Btf:
         """
         words, offsets, first = self.words, self._offsets, self.start_id
         shapes, found = self._shapes, []
-        try:
+        with self._reading():
             # The hot loop of rendering: one memo lookup per function.
             for type_id, name in zip(func_ids, names, strict=True):
                 head, tail = shapes[words[offsets[type_id - first] + 2]]
                 found.append(head + name + tail)
-        except (ValueError, IndexError, TypeError):
-            raise btf_error(self.source, "a name or type is out of range") from None
         return found
 
     def prototype(self, func_id: int) -> str:
@@ -300,8 +302,26 @@ class Btf:
         """
         if self.kind(func_id) != FUNC:
             raise btf_error(self.source, f"type {func_id} is no FUNC")
-        head, tail = self._shape(self.referenced(func_id))
+        with self._reading():
+            head, tail = self._shape(self.referenced(func_id))
         return head + self.name(func_id) + tail
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Turn what damaged BTF makes Python raise into one clear error.
+
+        Loops among types (legal BTF has none outside structs, which are
+        never followed here) end in RecursionError: found at no cost on the
+        hot path, where counting depth at every step would cost 10 %.
+        """
+        try:
+            yield
+        except RecursionError:
+            raise btf_error(
+                self.source, "types refer to each other in a loop"
+            ) from None
+        except (ValueError, IndexError, TypeError):
+            raise btf_error(self.source, "a name or type is out of range") from None
 
     def function_names(self) -> list[str]:
         """The names of :attr:`function_ids`, in the same order.
@@ -344,7 +364,7 @@ class Btf:
             return prefix, call
         # A function returning a pointer to a function or an array: the name
         # sits inside the return type's declaration.
-        text = self.declaration(btf.words[at + 2], _NAME_MARK + call)
+        text = self._declare(btf.words[at + 2], _NAME_MARK + call)
         head, _, tail = text.partition(_NAME_MARK)
         return head, tail
 
@@ -375,53 +395,52 @@ class Btf:
         return self._pairs
 
     def _compute_param(self, pair: int) -> str:
-        low, high = pair & 0xFFFFFFFF, pair >> 32
-        name_off, param_type = (low, high) if _NATIVE_ORDER == "<" else (high, low)
+        name_off, param_type = _unpair(pair)
         if param_type == 0 and name_off == 0:
             return "..."
         name = self.string(name_off) if name_off else ""
         prefix = self._prefix(param_type)
         if prefix is None:
-            return self.declaration(param_type, name)
+            return self._declare(param_type, name)
         return prefix + name if name else prefix.rstrip()
 
     # ------------------------------------------------------------ declarations
 
-    def declaration(self, type_id: int, declarator: str = "", depth: int = 0) -> str:
+    def declaration(self, type_id: int, declarator: str = "") -> str:
         """``type_id`` declared as ``declarator`` in C (the bare type if empty).
 
         Raises:
             InputError: the type or one it refers to is malformed or loops.
         """
+        with self._reading():
+            return self._declare(type_id, declarator)
+
+    def _declare(self, type_id: int, declarator: str) -> str:
         prefix = self._prefix(type_id)
         if prefix is not None:
             return prefix + declarator if declarator else prefix.rstrip()
-        if depth > _MAX_DEPTH:
-            raise btf_error(self.source, f"type {type_id}: reference loop")
-        return self._wrapped_declaration(type_id, declarator, depth + 1)
+        return self._wrapped_declaration(type_id, declarator)
 
-    def _wrapped_declaration(self, type_id: int, inner: str, depth: int) -> str:
+    def _wrapped_declaration(self, type_id: int, inner: str) -> str:
         """Declarations whose declarator sits inside: arrays, function types."""
         kind = self.kind(type_id)
         if kind == ARRAY:
             elem, count = self.array_info(type_id)
-            return self.declaration(elem, f"{inner}[{count}]", depth)
+            return self._declare(elem, f"{inner}[{count}]")
         if kind == FUNC_PROTO:
             call = f"{inner}({self._param_list(type_id)})"
-            return self.declaration(self.referenced(type_id), call, depth)
+            return self._declare(self.referenced(type_id), call)
         target = self.referenced(type_id)
         if kind == PTR:
             wrap = self.kind(self._skip_tags(target)) in (ARRAY, FUNC_PROTO)
-            return self.declaration(
-                target, f"(*{inner})" if wrap else f"*{inner}", depth
-            )
+            return self._declare(target, f"(*{inner})" if wrap else f"*{inner}")
         if kind in _QUALIFIERS:
             word = _QUALIFIERS[kind]
             if self.kind(self._skip_tags(target)) == PTR:
-                return self.declaration(target, f"{word} {inner}".rstrip(), depth)
-            return f"{word} " + self.declaration(target, inner, depth)
+                return self._declare(target, f"{word} {inner}".rstrip())
+            return f"{word} " + self._declare(target, inner)
         if kind == TYPE_TAG:
-            return self.declaration(target, inner, depth)
+            return self._declare(target, inner)
         raise btf_error(self.source, f"type {type_id}: {_kind_name(kind)} is no C type")
 
     def _prefix(self, type_id: int) -> str | None:
@@ -436,18 +455,7 @@ class Btf:
             if self.base is None:
                 raise btf_error(self.source, f"type {type_id} does not exist")
             return self.base._prefix(type_id)
-        found = self._prefixes[type_id]
-        if found is _IN_PROGRESS:
-            raise btf_error(self.source, f"type {type_id}: reference loop")
-        return found
-
-    def _compute_prefix(self, type_id: int) -> str | None:
-        self._prefixes[type_id] = _IN_PROGRESS
-        try:
-            return self._prefix_of(type_id)
-        except BaseException:
-            del self._prefixes[type_id]  # not a loop: let the next lookup retry
-            raise
+        return self._prefixes[type_id]
 
     def _prefix_of(self, type_id: int) -> str | None:
         btf, at = self._owner(type_id)
@@ -485,6 +493,12 @@ class Btf:
                 return type_id
             type_id = self.referenced(type_id)
         raise btf_error(self.source, f"type {type_id}: reference loop")
+
+
+def _unpair(pair: int) -> tuple[int, int]:
+    """(name offset, type) of a btf_param read as one native 64-bit word."""
+    low, high = pair & 0xFFFFFFFF, pair >> 32
+    return (low, high) if _NATIVE_ORDER == "<" else (high, low)
 
 
 def _kind_name(kind: int) -> str:

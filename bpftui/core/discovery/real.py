@@ -63,7 +63,8 @@ class RealDiscovery:
         self._cache_dir = cache_dir
         self._proc = proc
         self._catalogue: KernelFunctions | None = None
-        self._lock = threading.Lock()
+        self._catalogue_lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the list of watches
         self._watches: list[InterfaceWatch] = []
 
     @property
@@ -118,7 +119,7 @@ class RealDiscovery:
 
     def functions(self) -> KernelFunctions:
         """The kernel function catalogue, read once (from the cache if it fits)."""
-        with self._lock:
+        with self._catalogue_lock:
             if self._catalogue is None:
                 self._catalogue = load_functions(self._btf_dir, self._cache_dir)
             return self._catalogue
