@@ -67,6 +67,16 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
     return True
 
 
+def kernel_at_least(major: int, minor: int) -> bool:
+    """Whether the running kernel is ``major.minor`` or newer."""
+    release = os.uname().release.split("-")[0].split(".")
+    return (int(release[0]), int(release[1])) >= (major, minor)
+
+
+# Links made on perf events name their tracepoint, kprobe or uprobe from 6.6.
+PERF_LINK_INFO = kernel_at_least(6, 6)
+
+
 def leftovers(root: str) -> list[str]:
     """Every file and directory left under ``root``."""
     found = []

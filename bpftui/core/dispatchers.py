@@ -356,7 +356,6 @@ class Revision:
     hook: Hook
     members: tuple[Member, ...] = ()
     dispatcher_id: int | None = None
-    is_xdp_frags: bool = False
 
     def __post_init__(self) -> None:
         if len(self.members) > MAX_SLOTS:
@@ -371,14 +370,14 @@ class Revision:
         return not self.members
 
     def config(self) -> DispatcherConfig:
-        """The config this revision's dispatcher is loaded with."""
-        frags = self.hook.kind is HookKind.XDP and self.members_all_frags()
-        slots = tuple(m.slot_config() for m in self.members)
-        return DispatcherConfig(self.hook.kind, slots, is_xdp_frags=frags)
+        """The config this revision's dispatcher is loaded with.
 
-    def members_all_frags(self) -> bool:
-        """libxdp's rule: the dispatcher takes frags only if every program does."""
-        return bool(self.members) and all(m.frags for m in self.members)
+        Each slot keeps its program's frags flag, so libxdp carries it on;
+        ``is_xdp_frags`` says 0 because bpftui loads its dispatcher without
+        ``BPF_F_XDP_HAS_FRAGS`` (the API has no way to ask for frags).
+        """
+        slots = tuple(m.slot_config() for m in self.members)
+        return DispatcherConfig(self.hook.kind, slots)
 
     def adding(self, *added: Member) -> Revision:
         """The next revision with ``added`` placed by :func:`slot_order`.

@@ -39,6 +39,7 @@ import os
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 
 FAULT_ENV = "BPFTUI_FAULT"
 TRACE_ENV = "BPFTUI_FAULT_TRACE"
@@ -86,9 +87,18 @@ def checkpoint(step: str) -> None:
     if plan.trace is not None:
         _write_trace(plan.trace, step, plan.seen[step])
     if step == plan.step and plan.seen[step] == plan.count:
-        # SIGKILL cannot be caught: nothing after this line runs, which is
-        # the point (a crash does not unwind the stack).
-        os.kill(os.getpid(), signal.SIGKILL)
+        on_fault()
+
+
+def sigkill() -> None:
+    """Die at once: SIGKILL cannot be caught, so no ``finally`` block, no
+    rollback and no flush runs, which is the point."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+on_fault: Callable[[], None] = sigkill
+"""What a checkpoint does when the fault fires. Tests that simulate a
+crash inside one process replace it (for example, freezing the thread)."""
 
 
 def reset() -> None:

@@ -301,15 +301,16 @@ class DispatcherAttacher:
             BpftuiError: a step failed; what could be done was done.
         """
         old_id = before.get("dispatcher_id")
-        stage_pin = f"{self.engine._stage_dir(hook)}/dispatcher"
-        staged = self.backend.pinned_id(stage_pin)
+        stage = self.engine._stage_dir(hook)
+        staged = self.backend.pinned_id(f"{stage}/dispatcher")
         if hook.kind is HookKind.TC:
             self._drop_second_filter(hook, staged, old_id)
         current = self.engine.read(hook)
         if staged is not None:
             if staged != current.dispatcher_id:
                 self._clear_dir(self.engine._dispatch_dir(hook, staged))
-            self.backend.unpin(stage_pin)
+            self.backend.unpin(f"{stage}/dispatcher")
+            self._clear_dir(f"{stage}/maps")
         if old_id is not None and old_id != current.dispatcher_id:
             self._clear_dir(self.engine._dispatch_dir(hook, old_id))
         self._remove_strays(hook, current, set(before.get("prog_ids") or ()))

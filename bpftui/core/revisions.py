@@ -304,7 +304,7 @@ class Dispatchers:
             self._found_member(hook, directory, slot, slot_config)
             for slot, slot_config in enumerate(config.slots)
         )
-        return Revision(hook, members, holder.prog_id, config.is_xdp_frags)
+        return Revision(hook, members, holder.prog_id)
 
     def _holder(self, hook: Hook) -> HookProgram | None:
         state = self.backend.hook_state(hook)

@@ -337,6 +337,7 @@ class NativeBackend:
         entity = f"program {program.name!r}"
         with owned(info.fd_by_id("prog", target_prog_id)) as target_fd:
             btf_id = _func_btf_id(target_fd, target_prog_id, func_name)
+            # SAFETY: link_opts is a local; libbpf copies it into the syscall.
             link_opts = opts(bpf_link_create_opts, target_btf_id=btf_id)
             with owned(_prog_fd(program)) as fd:
                 link_fd = check(
@@ -673,6 +674,7 @@ def _xdp_link_create(
 ) -> int:
     entity = f"program {program.name!r}"
     action = f"attach to {netlink.describe(ifindex)}"
+    # SAFETY: link_opts is a local; libbpf copies it into the syscall.
     link_opts = opts(bpf_link_create_opts, flags=flags)
     result = libbpf().bpf_link_create(
         fd, ifindex, uapi.BPF_XDP, ctypes.byref(link_opts)
@@ -693,6 +695,7 @@ def _xdp_link_update(
         owned(info.fd_by_id("link", link_id)) as link_fd,
         owned(info.fd_by_id("prog", old_prog_id)) as old_fd,
     ):
+        # SAFETY: update is a local; libbpf copies it into the syscall.
         update = opts(
             bpf_link_update_opts, flags=uapi.BPF_F_REPLACE, old_prog_fd=old_fd
         )

@@ -188,6 +188,7 @@ def ids(kind: Kind) -> Iterator[int]:
     get_next = getattr(libbpf(), f"bpf_{kind}_get_next_id")
     current = c_uint32(0)
     while True:
+        # SAFETY: ``current`` is a local the kernel writes the next id into.
         result = get_next(current.value, ctypes.byref(current))
         if result == -errno.ENOENT:
             return
@@ -201,8 +202,10 @@ def each_open(kind: Kind) -> Iterator[tuple[int, int]]:
         try:
             fd = fd_by_id(kind, obj_id)
         except KernelError as err:
-            if err.errno == errno.ENOENT:
-                continue  # gone between the two calls
+            # ENOENT: gone between the two calls; EAGAIN: a link still being
+            # made (its id is reserved before it is usable).
+            if err.errno in (errno.ENOENT, errno.EAGAIN):
+                continue
             raise
         with owned(fd):
             yield obj_id, fd
@@ -385,6 +388,8 @@ def _name_netkit(namer: _Namer, info: bpf_link_info, name: str) -> str:
 
 def _name_perf_event(namer: _Namer, info: bpf_link_info, name: str) -> str:
     kind = info.perf_event.type
+    if not kind:
+        return ""  # kernels before 6.6 do not say what a perf link is on
     if kind == uapi.BPF_PERF_EVENT_TRACEPOINT:
         return _tracepoint_full_name(name)
     if kind in (uapi.BPF_PERF_EVENT_KPROBE, uapi.BPF_PERF_EVENT_KRETPROBE):

@@ -401,11 +401,12 @@ def _pin_and_describe(
     entity = f"program {spec.function!r}"
     fd = check(lib.bpf_program__fd(prog), entity, "get fd")
     checkpoint("load")
-    obj_pin(fd, spec.pin_path, entity)
-    checkpoint("pin")
+    # Everything is read before the pin, so nothing can fail after it.
     info = prog_info(fd)
     map_fds = {name: lib.bpf_map__fd(bpf_map) for name, bpf_map in obj.maps()}
     map_ids = {name: map_info(fd).id for name, fd in map_fds.items() if fd >= 0}
+    obj_pin(fd, spec.pin_path, entity)
+    checkpoint("pin")
     log.info(
         "loaded program %s (id %d), pinned at %s", spec.function, info.id, spec.pin_path
     )

@@ -303,6 +303,7 @@ def _probe_freplace() -> str:
             except KernelError as err:
                 raise _Refused(refused_detail(what, err.errno)) from None
             with owned(ext):
+                # SAFETY: link_opts is a local; libbpf copies it into the syscall.
                 link_opts = opts(bpf_link_create_opts, target_btf_id=func_id)
                 result = libbpf().bpf_link_create(
                     ext, target, 0, ctypes.byref(link_opts)
@@ -409,6 +410,7 @@ def _probe_clsact(ifindex: int) -> str:
 
 def _probe_tcx(ifindex: int) -> str:
     with owned(load_probe_program(uapi.BPF_PROG_TYPE_SCHED_CLS, TC_ACT_OK)) as fd:
+        # SAFETY: link_opts is a local; libbpf copies it into the syscall.
         link_opts = opts(bpf_link_create_opts)
         result = libbpf().bpf_link_create(
             fd, ifindex, uapi.BPF_TCX_INGRESS, ctypes.byref(link_opts)

@@ -35,7 +35,7 @@ class BrowseScreen(NodeScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter", key_display="/"),
-        Binding("escape", "leave_filter", "Back to list", show=False),
+        Binding("escape", "leave_filter", "Clear filter", show=False),
     ]
     COLUMNS: ClassVar[Sequence[Column]] = ()
     NOUN: ClassVar[str] = "rows"
@@ -148,7 +148,7 @@ class BrowseScreen(NodeScreen):
         self.query_one(RowList).set_rows(event.rows)
         count = f"{thousands(event.matched)} of {thousands(self.total)} "
         if len(event.rows) < event.matched:
-            count = f"first {thousands(len(event.rows))} · " + count
+            count += f"· {thousands(len(event.rows))} listed "
         # Fixed-size widgets: updating them needs no layout pass per keystroke.
         self.query_one("#count", Static).update(count, layout=False)
         self.shown_query = event.query
@@ -191,11 +191,11 @@ class BrowseScreen(NodeScreen):
         self.query_one("#filter", Input).focus()
 
     def action_leave_filter(self) -> None:
+        """Escape drops the filter and goes back to the list (Enter keeps it)."""
         field = self.query_one("#filter", Input)
-        if field.has_focus and field.value:
+        if field.has_focus:
             field.value = ""
-        else:
-            self.query_one(RowList).focus()
+        self.query_one(RowList).focus()
 
     def action_compose_highlighted(self, kind: str) -> None:
         row = self.query_one(RowList).highlighted

@@ -160,17 +160,23 @@ class HelpScreen(ModalScreen[None]):
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        seen: set[str] = set()
-        for key, active in self.under.active_bindings.items():
-            binding = active.binding
-            # The screen's and the app's own keys; widget navigation is below.
-            mine = active.node is self.under or active.node is self.app
-            if mine and binding.description and binding.description not in seen:
-                seen.add(binding.description)
-                table.add_row(binding.key_display or key, binding.description)
-        for key, what in _GLOBAL_KEYS:
+        for key, what in self.key_rows():
             table.add_row(key, what)
         return table
+
+    def key_rows(self) -> list[tuple[str, str]]:
+        """The keys of the screen underneath and of the app, then the global ones."""
+        rows: dict[str, tuple[str, str]] = {}
+        for key, active in self.under.active_bindings.items():
+            binding = active.binding
+            # The screen's and the app's own keys; widget navigation is generic.
+            mine = active.node is self.under or active.node is self.app
+            if mine and binding.description and binding.description not in rows:
+                rows[binding.description] = (
+                    binding.key_display or key,
+                    binding.description,
+                )
+        return [*rows.values(), *_GLOBAL_KEYS]
 
     def action_close(self) -> None:
         self.dismiss()

@@ -155,7 +155,7 @@ class ProgramsScreen(NodeScreen):
         table = self.query_one(DataTable)
         keep = self.highlighted_row()
         visible = self._visible_rows()
-        table.clear()
+        self._set_columns()  # anew, so widths shrink when long names go
         for row in visible:
             table.add_row(*self._cells(row), key=row.key)
         target = self._take_wanted(visible) or keep

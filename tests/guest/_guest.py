@@ -142,15 +142,24 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def trace_frame(pair: VethPair | None = None, seq: int = 0, port: int = 9999) -> bytes:
+def trace_frame(
+    pair: VethPair | None = None,
+    seq: int = 0,
+    port: int = 9999,
+    overrides: Mapping[int, int] | None = None,
+) -> bytes:
     """An Ethernet/IPv4/UDP frame from a to b whose payload holds an empty trace.
 
-    The UDP checksum is 0 (none, allowed for IPv4) because the programs write
-    into the payload.
+    ``overrides`` maps a program's mark to the verdict it must return for
+    this packet (see tests/bpf/dispatch/chain.c). The UDP checksum is 0
+    (none, allowed for IPv4) because the programs write into the payload.
     """
     dst = pair.mac["b"] if pair else b"\x02" * 6
     src = pair.mac["a"] if pair else b"\x04" * 6
-    payload = TRACE_MAGIC + bytes(1 + TRACE_MAX) + struct.pack("!I", seq)
+    table = bytearray(16)
+    for mark, verdict in (overrides or {}).items():
+        table[mark & 15] = verdict + 2
+    payload = TRACE_MAGIC + bytes(1 + TRACE_MAX) + struct.pack("!I", seq) + table
     payload += bytes(64 - len(payload))
     udp = struct.pack("!HHHH", 40000, port, 8 + len(payload), 0)
     saddr = socket.inet_aton(pair.addr_a if pair else "10.199.0.1")
@@ -331,11 +340,24 @@ class Rig:
         if ids:
             self.change(hook, side=side, remove=ids)
 
-    def run(self, revision) -> tuple[int, tuple[int, ...]]:
-        """BPF_PROG_TEST_RUN through the dispatcher: (verdict, trace)."""
+    def clear_all(self) -> None:
+        """Empty every hook of both sides, so the next test starts clean."""
+        for side in ("a", "b"):
+            self.clear(self.hook("xdp", side), side)
+            for direction in ("ingress", "egress"):
+                self.clear(self.hook("tc", side, direction), side)
+
+    def run(
+        self, revision, overrides: Mapping[int, int] | None = None
+    ) -> tuple[int, tuple[int, ...]]:
+        """BPF_PROG_TEST_RUN through the dispatcher: (verdict, trace).
+
+        ``overrides``: mark -> the verdict that program returns this time.
+        """
         from bpftui.native.testrun import prog_test_run
 
-        result = prog_test_run(revision.dispatcher_id, trace_frame(self.pair))
+        frame = trace_frame(self.pair, overrides=overrides)
+        result = prog_test_run(revision.dispatcher_id, frame)
         return result.retval, trace_of(result.data)
 
     def close(self) -> None:
@@ -360,7 +382,7 @@ def xdp_loader_status(pair: VethPair, side: str = "b") -> list[dict[str, object]
                 "prio": int(fields[1]),
                 "name": fields[2],
                 "id": int(fields[3]),
-                "actions": tuple(fields[5:]),
+                "actions": tuple(",".join(fields[5:]).split(",")),
             }
         )
     return rows

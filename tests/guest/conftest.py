@@ -14,6 +14,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from _guest import Rig, VethPair, build, make_veth
@@ -21,15 +22,22 @@ from _guest import Rig, VethPair, build, make_veth
 from bpftui.core.errors import BpftuiError
 
 IN_GUEST = os.environ.get("BPFTUI_GUEST") == "1"
+GUEST_DIR = Path(__file__).resolve().parent
+BPFFS = "/sys/fs/bpf"
 
 
-@pytest.fixture(autouse=True)
-def _only_in_the_guest() -> None:
-    if not IN_GUEST:
-        pytest.skip(
-            "needs the guest-kernel lane (scripts/guest-lane.sh): this kernel "
-            "refuses freplace, fentry/fexit and kprobes"
-        )
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A skip marker, not a fixture: the module-scoped fixtures below must not
+    # make namespaces on a host that cannot run these tests anyway.
+    if IN_GUEST:
+        return
+    skip = pytest.mark.skip(
+        reason="needs the guest-kernel lane (scripts/guest-lane.sh): this kernel "
+        "refuses freplace, fentry/fexit and kprobes"
+    )
+    for item in items:
+        if GUEST_DIR in item.path.parents:
+            item.add_marker(skip)
 
 
 # ------------------------------------------------------------- fixtures
@@ -45,8 +53,9 @@ def compile_bpf():
     return build
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def veth() -> Iterator[VethPair]:
+    """One veth pair per test module (a pair costs seconds under emulation)."""
     tag = uuid.uuid4().hex[:6]
     pair = VethPair(f"bt-{tag}-a", f"bt-{tag}-b")
     try:
@@ -59,22 +68,47 @@ def veth() -> Iterator[VethPair]:
             )
 
 
-@pytest.fixture
-def rig(veth: VethPair, bpffs_root: str) -> Iterator[Rig]:
-    """The engine on the veth pair, pinning under the test's own bpffs root."""
-    made = Rig(veth, bpffs_root, bpffs=bpffs_root)
+@pytest.fixture(scope="module")
+def pin_root() -> Iterator[str]:
+    """A bpffs directory for the module's pins; removed with all it holds."""
+    from bpftui.native.fs import ensure_bpffs
+
+    ensure_bpffs(BPFFS)
+    root = f"{BPFFS}/bpftui-guest-{uuid.uuid4().hex[:8]}"
+    os.mkdir(root)
+    try:
+        yield root
+    finally:
+        for top, dirs, files in os.walk(root, topdown=False):
+            for name in files:
+                os.unlink(os.path.join(top, name))  # unpinning a link ends it
+            for name in dirs:
+                os.rmdir(os.path.join(top, name))
+        os.rmdir(root)
+
+
+@pytest.fixture(scope="module")
+def module_rig(veth: VethPair, pin_root: str) -> Iterator[Rig]:
+    made = Rig(veth, pin_root, bpffs=pin_root)
     yield made
     made.close()
 
 
 @pytest.fixture
-def shared_rig(veth: VethPair, bpffs_root: str) -> Iterator[Rig]:
+def rig(module_rig: Rig) -> Iterator[Rig]:
+    """The engine on the module's veth pair; every hook is emptied afterwards."""
+    yield module_rig
+    module_rig.clear_all()
+
+
+@pytest.fixture
+def shared_rig(veth: VethPair, pin_root: str) -> Iterator[Rig]:
     """The engine with libxdp's real pin directory, for xdp-loader interop.
 
     Whatever either tool left on the interface is removed afterwards, so no
     dispatch-* directory stays in /sys/fs/bpf/xdp.
     """
-    made = Rig(veth, bpffs_root, bpffs="/sys/fs/bpf")
+    made = Rig(veth, pin_root, bpffs=BPFFS)
     try:
         yield made
     finally:

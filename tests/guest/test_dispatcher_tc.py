@@ -21,40 +21,55 @@ def _tc(rig, mark, priority, **kw):
 
 
 def _filters(veth, side, direction):
+    """The cls_bpf filters of a direction, one line each."""
     dev = veth.a if side == "a" else veth.b
     done = veth.nsenter(side, "tc", "filter", "show", "dev", dev, direction)
     assert done.returncode == 0, done.stderr
-    return [line for line in done.stdout.splitlines() if " bpf " in line]
+    return [line for line in done.stdout.splitlines() if " handle " in line]
 
 
-@pytest.mark.parametrize("count", [1, 2, 10])
+ACTIONS = [a for a in TC_ACTIONS if a != "dispatcher_return"]
+
+
 @pytest.mark.parametrize("direction", ["ingress", "egress"])
-def test_programs_run_in_priority_order(rig, count, direction):
-    priorities = [(i * 3) % count * 10 + 1 for i in range(count)]
-    programs = [_tc(rig, p, p) for p in priorities]
-    revision = rig.change(rig.hook("tc", direction=direction), add=programs).revision
-    # every slot answers TC_ACT_PIPE, which the default proceed-on continues
-    # after; falling off the end answers TC_ACT_OK
-    assert rig.run(revision) == (OK, tuple(sorted(priorities)))
+def test_one_two_and_ten_programs_run_in_priority_order(rig, direction):
+    hook = rig.hook("tc", direction=direction)
+    priorities = {m: (m * 7) % 10 * 10 for m in range(1, 11)}
+    for marks in ([1], [2], list(range(3, 11))):
+        revision = rig.change(
+            hook, add=[_tc(rig, m, priorities[m]) for m in marks]
+        ).revision
+        ran = sorted(range(1, marks[-1] + 1), key=priorities.__getitem__)
+        # every slot answers TC_ACT_PIPE, which the default proceed-on
+        # continues after; falling off the end answers TC_ACT_OK
+        assert rig.run(revision) == (OK, tuple(ran))
 
 
-def test_each_action_continues_when_in_proceedon(rig):
-    actions = [a for a in TC_ACTIONS if a != "dispatcher_return"]
-    programs = [
-        _tc(rig, i + 1, i, verdict=TC_ACTIONS[a], proceedon=[a])
-        for i, a in enumerate(actions[:10])
-    ]
-    revision = rig.change(rig.hook("tc"), add=programs).revision
-    assert rig.run(revision) == (OK, tuple(range(1, len(programs) + 1)))
+@pytest.mark.parametrize(
+    ("proceedon", "goes_on"),
+    [
+        ((), {"pipe"}),  # the default: pipe, dispatcher_return
+        (("dispatcher_return",), set()),
+        (("unspec", "shot"), {"unspec", "shot"}),
+        (tuple(ACTIONS), set(ACTIONS)),
+    ],
+)
+def test_proceedon_decides_after_every_action(rig, proceedon, goes_on):
+    first = _tc(rig, 1, 10, proceedon=proceedon)
+    second = _tc(rig, 2, 20, verdict=OK, proceedon=["dispatcher_return"])
+    revision = rig.change(rig.hook("tc"), add=[first, second]).revision
+    for action in ACTIONS:
+        value = TC_ACTIONS[action]
+        expected = (OK, (1, 2)) if action in goes_on else (value, (1,))
+        assert rig.run(revision, {1: value}) == expected, action
 
 
-@pytest.mark.parametrize("action", [a for a in TC_ACTIONS if a != "dispatcher_return"])
-def test_the_chain_stops_on_an_action_not_in_proceedon(rig, action):
-    value = TC_ACTIONS[action]
-    others = [a for a in TC_ACTIONS if a not in (action, "dispatcher_return")]
-    first = _tc(rig, 1, 10, verdict=value, proceedon=others)
-    revision = rig.change(rig.hook("tc"), add=[first, _tc(rig, 2, 20)]).revision
-    assert rig.run(revision) == (value, (1,))
+def test_after_the_last_slot_the_dispatcher_answers_ok(rig):
+    programs = [_tc(rig, m, m, proceedon=ACTIONS) for m in (1, 2)]
+    revision = rig.change(rig.hook("tc", direction="egress"), add=programs).revision
+    for action in ACTIONS:
+        value = TC_ACTIONS[action]
+        assert rig.run(revision, {1: value, 2: value}) == (OK, (1, 2)), action
 
 
 def test_swaps_alternate_filter_priorities_and_leave_one_filter(rig, veth):
@@ -80,21 +95,36 @@ def test_equal_priorities_and_the_eleventh(rig):
     assert rig.run(rig.read(hook))[1] == (9, 8, 7, *range(10, 17))
 
 
-def test_an_existing_clsact_is_reused_and_kept(rig, veth):
-    done = veth.nsenter("b", "tc", "qdisc", "add", "dev", veth.b, "clsact")
-    assert done.returncode == 0, done.stderr
+@pytest.fixture
+def qdisc(veth):
+    """``qdisc(kind)`` adds a qdisc to side b; it is deleted afterwards."""
+    added = []
+
+    def add(kind):
+        done = veth.nsenter("b", "tc", "qdisc", "add", "dev", veth.b, kind)
+        assert done.returncode == 0, done.stderr
+        added.append(kind)
+
+    yield add
+    for kind in added:
+        veth.nsenter("b", "tc", "qdisc", "del", "dev", veth.b, kind)
+
+
+def test_an_existing_clsact_is_reused_and_kept(rig, veth, qdisc):
+    qdisc("clsact")
     hook = rig.hook("tc")
     revision = rig.change(hook, add=[_tc(rig, 1, 1)]).revision
     rig.change(hook, remove=[revision.members[0].prog_id])
     qdiscs = veth.nsenter("b", "tc", "qdisc", "show", "dev", veth.b).stdout
     assert "clsact" in qdiscs
     assert _filters(veth, "b", "ingress") == []
-    assert os.listdir(f"{rig.root}/tc") == []
+    assert [d for d in os.listdir(f"{rig.root}/tc") if "-2-ingress-" in d] == []
 
 
-def test_an_ingress_qdisc_is_refused(rig, veth):
-    done = veth.nsenter("b", "tc", "qdisc", "add", "dev", veth.b, "ingress")
-    assert done.returncode == 0, done.stderr
+def test_an_ingress_qdisc_is_refused(rig, veth, qdisc):
+    # whatever an earlier test left, clsact and ingress cannot coexist
+    veth.nsenter("b", "tc", "qdisc", "del", "dev", veth.b, "clsact")
+    qdisc("ingress")
     with pytest.raises(KernelError, match="'ingress' qdisc is installed"):
         rig.change(rig.hook("tc"), add=[_tc(rig, 1, 1)])
     qdiscs = veth.nsenter("b", "tc", "qdisc", "show", "dev", veth.b).stdout

@@ -9,6 +9,7 @@ in which order, and what the dispatcher returned.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 from _guest import Stream
@@ -25,17 +26,25 @@ def _marks(revision):
     return [m.name for m in revision.members]
 
 
-@pytest.mark.parametrize("count", [1, 2, 10])
-def test_programs_run_in_priority_order(rig, count):
-    # priorities deliberately not in the order the programs are given
-    priorities = [(i * 7) % count * 10 + 5 for i in range(count)]
-    programs = [rig.program(mark=p, priority=p) for p in priorities]
-    revision = rig.change(rig.hook(), add=programs).revision
-    assert len(revision.members) == count
-    verdict, trace = rig.run(revision)
-    assert verdict == PASS
-    assert trace == tuple(sorted(priorities))
-    assert [m.priority for m in rig.read(rig.hook()).members] == sorted(priorities)
+# marks 1..10 with priorities not in the order they are added
+PRIORITIES = {1: 50, 2: 20, 3: 90, 4: 10, 5: 70, 6: 30, 7: 60, 8: 40, 9: 80, 10: 0}
+
+
+def _by_priority(marks):
+    return tuple(sorted(marks, key=PRIORITIES.__getitem__))
+
+
+def test_one_two_and_ten_programs_run_in_priority_order(rig):
+    hook = rig.hook()
+    for marks in ([1], [2], list(range(3, 11))):
+        revision = rig.change(
+            hook, add=[rig.program(m, PRIORITIES[m]) for m in marks]
+        ).revision
+        expected = _by_priority(range(1, marks[-1] + 1))
+        assert rig.run(revision) == (PASS, expected)
+    found = rig.read(hook)
+    assert [m.priority for m in found.members] == sorted(PRIORITIES.values())
+    assert rig.backend.program_info(found.dispatcher_id).name == "xdp_dispatcher"
 
 
 def test_a_program_added_later_takes_its_place_by_priority(rig):
@@ -59,44 +68,50 @@ def test_equal_priorities_keep_the_order_they_came_in(rig):
     assert rig.run(revision) == (PASS, (3, 2, 1))
 
 
-@pytest.mark.parametrize("action", ["aborted", "drop", "pass", "tx", "redirect"])
-def test_the_chain_stops_on_an_action_not_in_proceedon(rig, action):
-    value = XDP_ACTIONS[action]
-    others = [name for name in XDP_ACTIONS if name not in (action, "dispatcher_return")]
-    first = rig.program(1, 10, verdict=value, proceedon=others)
-    revision = rig.change(rig.hook(), add=[first, rig.program(2, 20)]).revision
-    assert rig.run(revision) == (value, (1,))
+ACTIONS = [a for a in XDP_ACTIONS if a != "dispatcher_return"]
 
 
-def test_the_chain_goes_on_for_each_action_in_proceedon(rig):
-    # Each slot returns another action and proceeds on exactly that one; the
-    # last returns DROP and proceeds on it too, so the chain runs to the end
-    # and the dispatcher answers XDP_PASS.
-    actions = ["aborted", "drop", "pass", "tx", "redirect", "drop"]
-    programs = [
-        rig.program(i + 1, i, verdict=XDP_ACTIONS[a], proceedon=[a])
-        for i, a in enumerate(actions)
-    ]
+@pytest.mark.parametrize(
+    ("proceedon", "goes_on"),
+    [
+        ((), {"pass"}),  # the default: pass, dispatcher_return
+        (("dispatcher_return",), set()),
+        (("drop", "tx"), {"drop", "tx"}),
+        (tuple(ACTIONS), set(ACTIONS)),
+    ],
+)
+def test_proceedon_decides_after_every_action(rig, proceedon, goes_on):
+    # The first program returns each action in turn (the packet says which);
+    # the second stops the chain with XDP_PASS whenever it runs.
+    first = rig.program(1, 10, proceedon=proceedon)
+    second = rig.program(2, 20, proceedon=["dispatcher_return"])
+    revision = rig.change(rig.hook(), add=[first, second]).revision
+    for action in ACTIONS:
+        value = XDP_ACTIONS[action]
+        expected = (PASS, (1, 2)) if action in goes_on else (value, (1,))
+        assert rig.run(revision, {1: value}) == expected, action
+
+
+def test_after_the_last_slot_the_dispatcher_answers_pass(rig):
+    programs = [rig.program(m, m, proceedon=ACTIONS) for m in (1, 2)]
     revision = rig.change(rig.hook(), add=programs).revision
-    assert rig.run(revision) == (PASS, (1, 2, 3, 4, 5, 6))
-
-
-def test_the_default_proceedon_goes_on_after_pass_only(rig):
-    programs = [
-        rig.program(1, 1),  # passes
-        rig.program(2, 2, verdict=DROP),  # default proceedon: stops here
-        rig.program(3, 3),
-    ]
-    revision = rig.change(rig.hook(), add=programs).revision
-    assert rig.run(revision) == (DROP, (1, 2))
+    for action in ACTIONS:
+        value = XDP_ACTIONS[action]
+        assert rig.run(revision, {1: value, 2: value}) == (PASS, (1, 2)), action
 
 
 def test_a_lone_program_with_proceedon_beyond_pass_keeps_the_protocol(rig):
     # Proceeding on drop after the only slot means the dispatcher answers
-    # XDP_PASS; the stub keeps that true (no whole-dispatcher shortcut).
+    # XDP_PASS; the stub keeps that true (no whole-dispatcher shortcut),
+    # while the default proceed-on takes the shortcut and answers the same.
+    hook = rig.hook()
     lone = rig.program(1, 1, verdict=DROP, proceedon=["drop"])
-    revision = rig.change(rig.hook(), add=[lone]).revision
-    assert rig.run(revision) == (PASS, (1,))
+    assert rig.run(rig.change(hook, add=[lone]).revision) == (PASS, (1,))
+    rig.clear(hook)
+    plain = rig.program(2, 1)
+    revision = rig.change(hook, add=[plain]).revision
+    assert rig.run(revision) == (PASS, (2,))
+    assert rig.run(revision, {2: DROP}) == (DROP, (2,))
 
 
 def test_ten_programs_fit_and_the_eleventh_is_refused(rig):
@@ -115,17 +130,14 @@ def test_a_failing_load_leaves_the_old_revision(rig):
     rig.change(hook, add=[rig.program(1, 10), rig.program(2, 20)])
     before = rig.read(hook)
     pins = sorted(os.listdir(f"{rig.root}/xdp"))
-    bad = rig.program(3, 15, verdict=PASS)
-    broken = bad.__class__(**{**_fields(bad), "function": "chain_tc"})
+    # a TC program cannot replace an XDP stub: the kernel refuses the load
+    # after the dispatcher was loaded and the first program re-linked
+    broken = replace(rig.program(3, 15), function="chain_tc")
     with pytest.raises(BpftuiError):
         rig.change(hook, add=[broken])
     assert rig.read(hook) == before
     assert sorted(os.listdir(f"{rig.root}/xdp")) == pins
     assert rig.run(before) == (PASS, (1, 2))
-
-
-def _fields(request):
-    return {name: getattr(request, name) for name in request.__dataclass_fields__}
 
 
 def test_removing_programs_then_the_last_detaches_the_dispatcher(rig):

@@ -262,3 +262,32 @@ async def test_every_mode_reaches_compose_by_keys(mode: str) -> None:
         await settle(pilot)
         assert isinstance(app.screen, ComposeScreen)
         assert app.screen.doc["spec"], "the form starts from the highlighted row"
+
+
+async def test_command_palette_composes_a_kind() -> None:
+    app = demo_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        await type_text(pilot, "New TcProgram")
+        await pilot.pause(0.3)  # the palette searches asynchronously
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ComposeScreen)
+        assert app.screen.kind == "TcProgram"
+
+
+async def test_help_lists_the_screens_own_keys() -> None:
+    app = demo_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        rows = app.screen.key_rows()
+        assert ("/", "Filter") in rows
+        assert ("b", "BPF stats") in rows
+        assert not any(what == "Cursor up" for _, what in rows)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ProgramsScreen)
