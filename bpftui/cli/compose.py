@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
+from bpftui.cli.output import add_command, add_files_flag, add_output_flag
 from bpftui.core import api, compose, rules, yaml_io
 from bpftui.core.errors import InputError, UsageError
 from bpftui.core.rules import Problem
@@ -77,75 +78,48 @@ def register(sub: Any) -> None:
     _add_new(sub)
 
 
-def _parser(sub: Any, name: str, help_: str, description: str, epilog: str) -> Any:
-    return sub.add_parser(
-        name,
-        help=help_,
-        description=description,
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-
-
-def _add_files(parser: Any) -> None:
-    parser.add_argument(
-        "-f",
-        "--filename",
-        dest="files",
-        metavar="FILE",
-        action="extend",
-        nargs="+",
-        required=True,
-        help="YAML or JSON file with one or more objects; - reads standard input",
-    )
-
-
 def _add_validate(sub: Any) -> None:
-    parser = _parser(
+    parser = add_command(
         sub,
         "validate",
         "check objects against every rule of the bpfman.io API",
-        "Check bpfman.io/v1alpha1 objects against the CRD schemas and every\n"
-        "rule of the API, reporting all problems of every object.",
         VALIDATE_EPILOG,
+        description=(
+            "Check bpfman.io/v1alpha1 objects against the CRD schemas and every\n"
+            "rule of the API, reporting all problems of every object."
+        ),
     )
-    _add_files(parser)
+    add_files_flag(parser, required=True)
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     parser.set_defaults(handler=run_validate)
 
 
 def _add_export(sub: Any) -> None:
-    parser = _parser(
+    parser = add_command(
         sub,
         "export",
         "print objects normalised, ready for kubectl apply",
-        "Print objects normalised: defaults filled in, globaldata as base64,\n"
-        "fields in the schema's order.",
         EXPORT_EPILOG,
+        description=(
+            "Print objects normalised: defaults filled in, globaldata as base64,\n"
+            "fields in the schema's order."
+        ),
     )
-    _add_files(parser)
-    _add_format(parser)
+    add_files_flag(parser, required=True)
+    add_output_flag(parser, ("yaml", "json"))
     parser.set_defaults(handler=run_export)
 
 
-def _add_format(parser: Any) -> None:
-    parser.add_argument(
-        "-o",
-        "--output",
-        choices=("yaml", "json"),
-        default="yaml",
-        help="output format (default: yaml)",
-    )
-
-
 def _add_new(sub: Any) -> None:
-    parser = _parser(
+    parser = add_command(
         sub,
         "new",
         "compose an object from scratch and print it",
-        "Compose a bpfman.io/v1alpha1 object from field settings and print it,\n"
-        "checked and normalised.",
         NEW_EPILOG,
+        description=(
+            "Compose a bpfman.io/v1alpha1 object from field settings and print it,\n"
+            "checked and normalised."
+        ),
     )
     parser.add_argument(
         "kind", metavar="KIND", help="the kind: xdp, tc, tracepoint ..."
@@ -167,7 +141,7 @@ def _add_new(sub: Any) -> None:
     parser.add_argument(
         "--fields", action="store_true", help="list the fields of KIND and exit"
     )
-    _add_format(parser)
+    add_output_flag(parser, ("yaml", "json"))
     parser.set_defaults(handler=run_new)
 
 

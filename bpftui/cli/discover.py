@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
+from bpftui.cli import rows as cli_rows
 from bpftui.cli.output import print_json, print_table
+from bpftui.cli.rows import matches
 from bpftui.core.errors import BpftuiError, UsageError
-from bpftui.core.session import ChainView, Discovery, FunctionView, InterfaceView
+from bpftui.core.session import Discovery, FunctionView
 
 
 @contextmanager
@@ -51,13 +53,6 @@ def _discovery(args: argparse.Namespace, *, with_kernel: bool = False) -> Iterat
     yield RealDiscovery()
 
 
-def _matches(text: str | None, *names: str) -> bool:
-    if not text:
-        return True
-    wanted = text.lower()
-    return any(wanted in name.lower() for name in names)
-
-
 def _notes(discovery: Any) -> None:
     for note in getattr(discovery, "notes", []):
         print(f"bpftui: note: {note}", file=sys.stderr)
@@ -68,47 +63,14 @@ def _notes(discovery: Any) -> None:
 
 def list_interfaces(args: argparse.Namespace) -> int:
     with _discovery(args, with_kernel=True) as discovery:
-        views = [v for v in discovery.interfaces() if _matches(args.filter, v.name)]
+        views = [v for v in discovery.interfaces() if matches(args.filter, v.name)]
         if args.output == "json":
             print_json([asdict(v) for v in views])
         else:
-            rows = [_interface_row(v) for v in views]
-            print_table(rows, _INTERFACE_COLUMNS)
+            table = [cli_rows.interface_row(v) for v in views]
+            print_table(table, cli_rows.INTERFACE_COLUMNS)
         _notes(discovery)
     return 0
-
-
-_INTERFACE_COLUMNS = (
-    "name",
-    "index",
-    "kind",
-    "state",
-    "mtu",
-    "mac",
-    "addresses",
-    "primary",
-    "attached",
-)
-
-
-def _interface_row(view: InterfaceView) -> dict[str, Any]:
-    row = asdict(view)
-    row["primary"] = "*" if view.primary else ""
-    row["attached"] = " ".join(_chain_text(c) for c in view.chains) or "-"
-    return row
-
-
-def _chain_text(chain: ChainView) -> str:
-    where = f"{chain.hook}({chain.mode})" if chain.mode else chain.hook
-    slots = ",".join(_slot_text(s.name, s.prog_id) for s in chain.slots)
-    if chain.dispatcher_id is not None:
-        return f"{where}:dispatcher#{chain.dispatcher_id}[{slots}]"
-    return f"{where}:{slots}"
-
-
-def _slot_text(name: str, prog_id: int) -> str:
-    ident = f"#{prog_id}" if prog_id else ""
-    return f"{name or '?'}{ident}"
 
 
 # ---------------------------------------------------------------- tracepoints
@@ -120,12 +82,13 @@ def list_tracepoints(args: argparse.Namespace) -> int:
         if args.target:
             return _tracepoint_fields(discovery, args)
         views = [
-            v for v in discovery.tracepoints() if _matches(args.filter, v.full_name)
+            v for v in discovery.tracepoints() if matches(args.filter, v.full_name)
         ]
         if args.output == "json":
             print_json([asdict(v) for v in views])
         else:
-            print_table(({"tracepoint": v.full_name} for v in views), ["tracepoint"])
+            table = [cli_rows.tracepoint_row(v) for v in views]
+            print_table(table, cli_rows.TRACEPOINT_COLUMNS)
     return 0
 
 
@@ -139,14 +102,12 @@ def _tracepoint_fields(discovery: Discovery, args: argparse.Namespace) -> int:
     fields = [
         f
         for f in discovery.tracepoint_fields(category, name)
-        if _matches(args.filter, f.name)
+        if matches(args.filter, f.name)
     ]
     if args.output == "json":
         print_json([asdict(f) for f in fields])
     else:
-        print_table(
-            (asdict(f) for f in fields), ["name", "type", "offset", "size", "signed"]
-        )
+        print_table((asdict(f) for f in fields), cli_rows.FIELD_COLUMNS)
     return 0
 
 
@@ -163,9 +124,9 @@ def list_functions(args: argparse.Namespace) -> int:
         else:
             views, _ = catalogue.filter(args.filter or "")
         if args.output == "json":
-            print_json([_function_dict(v) for v in views])
+            print_json([cli_rows.function_dict(v) for v in views])
         else:
-            print_table(_function_rows(views), _FUNCTION_COLUMNS)
+            print_table(cli_rows.function_rows(views), cli_rows.FUNCTION_COLUMNS)
         _notes(discovery)
         _kprobe_note(catalogue)
     if args.target and not views:
@@ -174,26 +135,6 @@ def list_functions(args: argparse.Namespace) -> int:
             hint="search with --filter",
         )
     return 0
-
-
-_FUNCTION_COLUMNS = ("name", "module", "fentry", "kprobe", "prototype")
-
-
-def _function_dict(view: FunctionView) -> dict[str, Any]:
-    # Spelled out: dataclasses.asdict deep-copies and takes seconds on 56k rows.
-    return {
-        "name": view.name,
-        "module": view.module,
-        "prototype": view.prototype,
-        "fentry": view.fentry,
-        "kprobe": view.kprobe,
-    }
-
-
-def _function_rows(views: Iterable[FunctionView]) -> Iterator[dict[str, Any]]:
-    for view in views:
-        kprobe = "unknown" if view.kprobe is None else view.kprobe
-        yield {**_function_dict(view), "kprobe": kprobe}
 
 
 def _kprobe_note(catalogue: Any) -> None:
@@ -214,13 +155,12 @@ def list_symbols(args: argparse.Namespace) -> int:
         )
     with _discovery(args) as discovery:
         views = [
-            v for v in discovery.symbols(args.target) if _matches(args.filter, v.name)
+            v for v in discovery.symbols(args.target) if matches(args.filter, v.name)
         ]
     if args.output == "json":
         print_json([asdict(v) for v in views])
     else:
-        rows = ({**asdict(v), "offset": f"{v.offset:#x}"} for v in views)
-        print_table(rows, ["name", "offset", "size"])
+        print_table([cli_rows.symbol_row(v) for v in views], cli_rows.SYMBOL_COLUMNS)
     return 0
 
 
@@ -230,10 +170,10 @@ def list_processes(args: argparse.Namespace) -> int:
         views = [
             v
             for v in discovery.processes()
-            if _matches(args.filter, v.comm, v.cmdline, str(v.pid))
+            if matches(args.filter, v.comm, v.cmdline, str(v.pid))
         ]
     if args.output == "json":
         print_json([asdict(v) for v in views])
     else:
-        print_table((asdict(v) for v in views), ["pid", "comm", "cmdline"])
+        print_table((asdict(v) for v in views), cli_rows.PROCESS_COLUMNS)
     return 0

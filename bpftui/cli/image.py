@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bpftui.cli.output import add_output_flag, print_json, print_table
+from bpftui.cli.output import add_command, add_output_flag, print_json, print_table
 from bpftui.core.errors import UsageError
 
 POLICIES = ("Always", "IfNotPresent", "Never")
@@ -59,7 +59,7 @@ def register(sub: Any) -> None:
 
 
 def _add_pull(actions: Any) -> None:
-    parser = _subparser(
+    parser = add_command(
         actions,
         "pull",
         "pull an image into the cache",
@@ -84,7 +84,7 @@ def _add_pull(actions: Any) -> None:
 
 
 def _add_build(actions: Any) -> None:
-    parser = _subparser(
+    parser = add_command(
         actions,
         "build",
         "build a bytecode image from a BPF ELF object",
@@ -104,7 +104,7 @@ def _add_build(actions: Any) -> None:
 
 
 def _add_push(actions: Any) -> None:
-    parser = _subparser(
+    parser = add_command(
         actions,
         "push",
         "push a cached image to its registry",
@@ -117,7 +117,7 @@ def _add_push(actions: Any) -> None:
 
 
 def _add_list(actions: Any) -> None:
-    parser = _subparser(
+    parser = add_command(
         actions,
         "list",
         "list the images in the cache",
@@ -129,7 +129,7 @@ def _add_list(actions: Any) -> None:
 
 
 def _add_rm(actions: Any) -> None:
-    parser = _subparser(
+    parser = add_command(
         actions,
         "rm",
         "remove images from the cache",
@@ -216,16 +216,6 @@ def run_rm(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------- helpers
-
-
-def _subparser(actions: Any, name: str, help_: str, epilog: str) -> Any:
-    return actions.add_parser(
-        name,
-        help=help_,
-        description=help_[0].upper() + help_[1:] + ".",
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
 
 
 def _add_secret_flag(parser: Any) -> None:

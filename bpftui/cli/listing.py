@@ -15,11 +15,23 @@ from bpftui.cli.output import add_output_flag
 from bpftui.core.errors import UsageError
 
 TARGETS: dict[str, tuple[str, str]] = {
-    "interfaces": ("network interfaces and what is attached", "bpftui.cli.discover:list_interfaces"),
-    "tracepoints": ("kernel tracepoints from tracefs", "bpftui.cli.discover:list_tracepoints"),
+    "interfaces": (
+        "network interfaces and what is attached",
+        "bpftui.cli.discover:list_interfaces",
+    ),
+    "tracepoints": (
+        "kernel tracepoints from tracefs",
+        "bpftui.cli.discover:list_tracepoints",
+    ),
     "functions": ("kernel functions from BTF", "bpftui.cli.discover:list_functions"),
-    "symbols": ("function symbols of a binary or library (needs TARGET)", "bpftui.cli.discover:list_symbols"),
-    "processes": ("running processes, for a uprobe's pid", "bpftui.cli.discover:list_processes"),
+    "symbols": (
+        "function symbols of a binary or library (needs TARGET)",
+        "bpftui.cli.discover:list_symbols",
+    ),
+    "processes": (
+        "running processes, for a uprobe's pid",
+        "bpftui.cli.discover:list_processes",
+    ),
     "programs": ("every BPF program in the kernel", "bpftui.cli.node:list_programs"),
     "links": ("every BPF link in the kernel", "bpftui.cli.node:list_links"),
     "maps": ("every BPF map in the kernel", "bpftui.cli.node:list_maps"),
@@ -44,7 +56,9 @@ def register(sub: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("what", choices=list(TARGETS), metavar="WHAT", help="what to list")
+    parser.add_argument(
+        "what", choices=list(TARGETS), metavar="WHAT", help="what to list"
+    )
     parser.add_argument("target", nargs="?", help="binary or library, for 'symbols'")
     parser.add_argument("--filter", metavar="TEXT", help="keep only rows matching TEXT")
     add_output_flag(parser)

@@ -12,11 +12,18 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from bpftui.cli.output import add_output_flag, print_json, print_table
+from bpftui.cli import rows as cli_rows
+from bpftui.cli.output import (
+    add_command,
+    add_files_flag,
+    add_output_flag,
+    print_json,
+    print_table,
+)
 from bpftui.core import api, node, yaml_io
 from bpftui.core.errors import UsageError
 from bpftui.core.session import (
@@ -111,60 +118,40 @@ WIDE_COLUMNS: Mapping[str, tuple[tuple[str, str], ...]] = {
 
 def register(sub: Any) -> None:
     """Add ``apply``, ``delete``, ``status``, ``doctor`` and ``restore``."""
-    apply = _parser(sub, "apply", "load and attach objects on this node", APPLY_EPILOG)
-    _add_files(apply, required=True)
+    apply = add_command(
+        sub, "apply", "load and attach objects on this node", APPLY_EPILOG
+    )
+    add_files_flag(apply, required=True)
     apply.set_defaults(handler=run_apply)
 
-    delete = _parser(
+    delete = add_command(
         sub, "delete", "detach, unload and unpin applied objects", DELETE_EPILOG
     )
-    _add_files(delete, required=False)
+    add_files_flag(delete, required=False)
     delete.add_argument(
         "refs", nargs="*", metavar="KIND/NAME", help="objects to delete by name"
     )
     delete.set_defaults(handler=run_delete)
 
-    status = _parser(
+    status = add_command(
         sub, "status", "applied objects and their conditions", STATUS_EPILOG
     )
     add_output_flag(status, ("table", "wide", "yaml", "json"))
     status.set_defaults(handler=run_status)
 
-    doctor = _parser(sub, "doctor", "what this kernel allows, probed", DOCTOR_EPILOG)
+    doctor = add_command(
+        sub, "doctor", "what this kernel allows, probed", DOCTOR_EPILOG
+    )
     add_output_flag(doctor)
     doctor.set_defaults(handler=run_doctor)
 
-    restore = _parser(
+    restore = add_command(
         sub,
         "restore",
         "apply every stored object again (after a reboot)",
         RESTORE_EPILOG,
     )
     restore.set_defaults(handler=run_restore)
-
-
-def _parser(sub: Any, name: str, help_: str, epilog: str) -> Any:
-    return sub.add_parser(
-        name,
-        help=help_,
-        description=help_[0].upper() + help_[1:] + ".",
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-
-
-def _add_files(parser: Any, *, required: bool) -> None:
-    parser.add_argument(
-        "-f",
-        "--filename",
-        dest="files",
-        metavar="FILE",
-        action="extend",
-        nargs="+",
-        required=required,
-        default=[],
-        help="YAML or JSON file with one or more objects; - reads standard input",
-    )
 
 
 @contextmanager
@@ -379,79 +366,22 @@ def run_doctor(args: argparse.Namespace) -> int:
 def list_programs(args: argparse.Namespace) -> int:
     """``bpftui list programs``: every program in the kernel."""
     with opened(args) as session:
-        programs = session.kernel_programs()
-        links = session.kernel_links()
-        owners = {p.id: session.owner_of(p.id) for p in programs}
-        attached = _attach_points(session, links)
-    rows = [
-        {
-            **dataclasses.asdict(p),
-            "owner": owners[p.id],
-            "attached": attached.get(p.id, []),
-        }
-        for p in programs
-    ]
-    columns = ["id", "prog_type", "name", "tag", "owner", "attached", "run_cnt"]
-    headers = ["ID", "TYPE", "NAME", "TAG", "OWNER", "ATTACHED", "RUNS"]
-    return _emit(args, rows, columns, headers)
+        rows = cli_rows.program_rows(session)
+    return _emit(args, rows, cli_rows.PROGRAM_COLUMNS, cli_rows.PROGRAM_HEADERS)
 
 
 def list_links(args: argparse.Namespace) -> int:
     """``bpftui list links``: every BPF link in the kernel."""
     with opened(args) as session:
-        links = session.kernel_links()
-        names = {p.id: p.name for p in session.kernel_programs()}
-        owners = {link.prog_id: session.owner_of(link.prog_id) for link in links}
-    rows = [
-        {
-            **dataclasses.asdict(link),
-            "prog_name": names.get(link.prog_id),
-            "owner": owners[link.prog_id],
-        }
-        for link in links
-    ]
-    columns = ["id", "link_type", "prog_id", "prog_name", "attach_point", "owner"]
-    headers = ["ID", "TYPE", "PROG", "PROGNAME", "ATTACHPOINT", "OWNER"]
-    return _emit(args, rows, columns, headers)
+        rows = cli_rows.link_rows(session)
+    return _emit(args, rows, cli_rows.LINK_COLUMNS, cli_rows.LINK_HEADERS)
 
 
 def list_maps(args: argparse.Namespace) -> int:
     """``bpftui list maps``: every BPF map in the kernel."""
     with opened(args) as session:
-        maps = session.kernel_maps()
-        users = _map_users(session)
-    rows = [
-        {**dataclasses.asdict(m), "owner": sorted(users.get(m.id, ())) or None}
-        for m in maps
-    ]
-    columns = ["id", "map_type", "name", "key_size", "value_size", "max_entries"]
-    columns += ["owner"]
-    headers = ["ID", "TYPE", "NAME", "KEY", "VALUE", "MAX", "OWNER"]
-    return _emit(args, rows, columns, headers)
-
-
-def _attach_points(session: Session, links: Iterable[Any]) -> dict[int, list[str]]:
-    """Program id -> where it is attached: its links, and bpftui's own records
-    (XDP and TC attachments made through netlink have no link)."""
-    found: dict[int, list[str]] = {}
-    for link in links:
-        found.setdefault(link.prog_id, []).append(link.attach_point)
-    for obj in session.status():
-        for bp in obj.bpfprograms:
-            if bp.program_id is not None and bp.attach_point not in found.get(
-                bp.program_id, []
-            ):
-                found.setdefault(bp.program_id, []).append(bp.attach_point)
-    return found
-
-
-def _map_users(session: Session) -> dict[int, set[str]]:
-    users: dict[int, set[str]] = {}
-    for obj in session.status():
-        for bp in obj.bpfprograms:
-            for map_id in bp.map_ids.values():
-                users.setdefault(map_id, set()).add(f"{obj.kind}/{obj.name}")
-    return users
+        rows = cli_rows.map_rows(session)
+    return _emit(args, rows, cli_rows.MAP_COLUMNS, cli_rows.MAP_HEADERS)
 
 
 def _emit(
@@ -460,9 +390,7 @@ def _emit(
     columns: Sequence[str],
     headers: Sequence[str],
 ) -> int:
-    text = (getattr(args, "filter", None) or "").lower()
-    if text:
-        rows = [r for r in rows if text in json.dumps(r, default=str).lower()]
+    rows = cli_rows.matching_rows(rows, getattr(args, "filter", None))
     if args.output == "json":
         print_json(rows)
     else:

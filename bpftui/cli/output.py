@@ -1,13 +1,45 @@
-"""Printing tables and JSON for the command line, one way for every command."""
+"""What every command shares: its parser, common flags, tables and JSON."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 FORMATS = ("table", "json")
+
+
+def add_command(
+    sub: Any, name: str, help_: str, epilog: str, description: str | None = None
+) -> Any:
+    """Add subcommand ``name``; its epilog keeps its line breaks.
+
+    The description defaults to ``help_`` written as a sentence.
+    """
+    return sub.add_parser(
+        name,
+        help=help_,
+        description=description or help_[0].upper() + help_[1:] + ".",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_files_flag(parser: Any, *, required: bool) -> None:
+    """Add ``-f/--filename FILE...`` (repeatable) collecting into ``files``."""
+    parser.add_argument(
+        "-f",
+        "--filename",
+        dest="files",
+        metavar="FILE",
+        action="extend",
+        nargs="+",
+        required=required,
+        default=[],
+        help="YAML or JSON file with one or more objects; - reads standard input",
+    )
 
 
 def add_output_flag(parser: Any, choices: Sequence[str] = FORMATS) -> None:

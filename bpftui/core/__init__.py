@@ -1,1 +1,4 @@
-"""bpftui core: the API model, its rules, the node agent and the loader. No UI imports."""
+"""bpftui core: the API model, its rules, the node agent and the loader.
+
+Nothing here imports a UI toolkit.
+"""

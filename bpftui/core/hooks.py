@@ -371,7 +371,7 @@ class DispatcherAttacher:
         found: dict[str, int] = {}
         for path in self._pins_in(self.engine._stage_dir(hook)):
             prog_id = self.backend.pinned_id(path)
-            if os.path.basename(path).startswith("alone-") and prog_id is not None:
+            if os.path.basename(path).startswith("alone") and prog_id is not None:
                 found[path] = prog_id
         return found
 

@@ -543,11 +543,17 @@ def check_privileges(status_path: str = "/proc/self/status") -> None:
     missing = missing_capabilities(status_path)
     if not missing:
         return
-    who = "not running as root" if os.geteuid() != 0 else "running as root"
+    if os.geteuid() != 0:
+        who, hint = "not running as root", "run it with sudo"
+    else:
+        # Root without them: a container or a service with a reduced
+        # capability bounding set.
+        who = "running as root"
+        hint = "grant them to this process (a container needs --cap-add)"
     raise PermissionProblem(
         f"this command needs root ({', '.join(_NEEDED)}); {who}, "
         f"missing {', '.join(missing)}",
-        hint="run it with sudo, or add --demo for a simulated node",
+        hint=f"{hint}, or add --demo for a simulated node",
     )
 
 

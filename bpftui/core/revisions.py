@@ -290,10 +290,9 @@ class Dispatchers:
     def read(self, hook: Hook) -> Revision:
         """The revision the hook runs now (empty when it runs nothing)."""
         with self._locked(hook):
-            return self._read(hook)
+            return self._read(hook, self._holder(hook))
 
-    def _read(self, hook: Hook) -> Revision:
-        holder = self._holder(hook)
+    def _read(self, hook: Hook, holder: HookProgram | None) -> Revision:
         if holder is None:
             return Revision(hook)
         if holder.name != DISPATCHER_NAMES[hook.kind]:
@@ -306,8 +305,11 @@ class Dispatchers:
         )
         return Revision(hook, members, holder.prog_id)
 
-    def _holder(self, hook: Hook) -> HookProgram | None:
-        state = self.backend.hook_state(hook)
+    def _holder(self, hook: Hook, state: HookState | None = None) -> HookProgram | None:
+        """The dispatcher (or lone program) the hook runs, from ``state`` or
+        a fresh netlink query."""
+        if state is None:
+            state = self.backend.hook_state(hook)
         if hook.kind is HookKind.XDP:
             return state.programs[0] if state.programs else None
         ours = [p for p in state.programs if p.priority in TC_PRIORITIES]
@@ -382,27 +384,40 @@ class Dispatchers:
             KernelError: a step failed; the old revision is still in place.
         """
         with self._locked(hook):
-            current = _label(self._read(hook), known or {})
-            self._check_qdisc(hook)
+            # One netlink query per change: under the lock only tools that
+            # ignore it can change the hook, and the swap itself checks the
+            # program it replaces.
+            state = self.backend.hook_state(hook)
+            holder = self._holder(hook, state)
+            current = _label(self._read(hook, holder), known or {})
+            if hook.kind is HookKind.TC and state.qdisc == "ingress":
+                raise _ingress_qdisc(hook)
             if not self.freplace_works():
-                return self._change_alone(hook, current, add, remove, mode)
+                return self._change_alone(
+                    current, add, remove, mode=mode, holder=holder
+                )
             if current.members and current.dispatcher_id is None:
                 raise _lone_holder(hook, current.members[0])
             members = [_member(hook.kind, request) for request in add]
             plan = current.removing(*remove).adding(*members)
-            return self._apply(current, plan, mode, tuple(remove))
+            return self._apply(current, plan, mode, tuple(remove), holder)
 
     def _apply(
-        self, current: Revision, plan: Revision, mode: str, removed: tuple[int, ...]
+        self,
+        current: Revision,
+        plan: Revision,
+        mode: str,
+        removed: tuple[int, ...],
+        holder: HookProgram | None,
     ) -> Change:
         if plan.is_empty:
-            self._detach(current)
+            self._detach(current, holder)
             self._retire(current, removed)
             return Change(plan, removed=removed)
         undo = _Undo()
         try:
             dispatcher, built, added = self._build(current, plan, undo)
-            self._swap(current, dispatcher, mode, undo)
+            self._swap(current, dispatcher, mode, undo, holder)
             checkpoint("dispatcher-swap")
         except BaseException:
             undo.run()
@@ -461,32 +476,26 @@ class Dispatchers:
     # ----------------------------------------------------------- swapping
 
     def _swap(
-        self, current: Revision, dispatcher: LoadedProgram, mode: str, undo: _Undo
-    ) -> None:
-        if current.hook.kind is HookKind.XDP:
-            self._swap_xdp(current, dispatcher, mode)
-        else:
-            self._swap_tc(current, dispatcher, undo)
-
-    def _swap_xdp(
-        self, current: Revision, dispatcher: LoadedProgram, mode: str
+        self,
+        current: Revision,
+        dispatcher: LoadedProgram,
+        mode: str,
+        undo: _Undo,
+        holder: HookProgram | None,
     ) -> None:
         hook = current.hook
-        holder = self._holder(hook)
-        self.backend.attach_xdp(
-            dispatcher,
-            hook.ifindex,
-            holder.mode if holder and holder.mode else mode,
-            replace_prog_id=current.dispatcher_id,
-        )
-
-    def _swap_tc(
-        self, current: Revision, dispatcher: LoadedProgram, undo: _Undo
-    ) -> None:
-        hook = current.hook
+        if hook.kind is HookKind.XDP:
+            # Replacing keeps the mode the hook runs in; an empty hook takes
+            # the mode asked for.
+            self.backend.attach_xdp(
+                dispatcher,
+                hook.ifindex,
+                holder.mode if holder and holder.mode else mode,
+                replace_prog_id=current.dispatcher_id,
+            )
+            return
         assert hook.direction is not None
-        old = self._holder(hook)
-        priority = _other_priority(old.priority if old else None)
+        priority = _other_priority(holder.priority if holder else None)
         link = self.backend.attach_tc(
             dispatcher,
             hook.ifindex,
@@ -495,13 +504,12 @@ class Dispatchers:
             handle=TC_HANDLE,
         )
         undo.push(f"delete the new filter on {hook}", self.backend.detach, link)
-        if old is not None:
-            self.backend.detach(_tc_record(hook, old))
+        if holder is not None:
+            self.backend.detach(_tc_record(hook, holder))
 
-    def _detach(self, current: Revision) -> None:
+    def _detach(self, current: Revision, holder: HookProgram | None) -> None:
         """Take the whole dispatcher off the hook (its last program went)."""
         hook = current.hook
-        holder = self._holder(hook)
         if holder is None:
             return
         if hook.kind is HookKind.XDP:
@@ -555,15 +563,17 @@ class Dispatchers:
 
     def _change_alone(
         self,
-        hook: Hook,
         current: Revision,
         add: Sequence[NewProgram],
         remove: Sequence[int],
+        *,
         mode: str,
+        holder: HookProgram | None,
     ) -> Change:
+        hook = current.hook
         note = _alone_note(hook)
         if remove:
-            return self._remove_alone(current, tuple(remove), note)
+            return self._remove_alone(current, tuple(remove), holder)
         if not add:
             return Change(current, note=note if current.members else None)
         if current.members or len(add) > 1:
@@ -573,7 +583,7 @@ class Dispatchers:
     def _attach_alone(
         self, hook: Hook, request: NewProgram, mode: str, note: str
     ) -> Change:
-        pin = f"{self._stage_dir(hook)}/alone-{request.function}"
+        pin = self._alone_pin(hook)
         spec = LoadSpec(
             object_path=request.object_path,
             function=request.function,
@@ -608,25 +618,25 @@ class Dispatchers:
         )
 
     def _remove_alone(
-        self, current: Revision, remove: tuple[int, ...], note: str
+        self,
+        current: Revision,
+        remove: tuple[int, ...],
+        holder: HookProgram | None,
     ) -> Change:
         lone = current.members[0] if current.members else None
         if lone is None or lone.prog_id not in remove:
             current.removing(*remove)  # raises naming what is there
-        self._detach(current)
+        self._detach(current, holder)
         assert lone is not None and lone.prog_id is not None
-        pin = f"{self._stage_dir(current.hook)}/alone-{lone.name}"
+        pin = self._alone_pin(current.hook)
         if self.backend.pinned_id(pin) == lone.prog_id:
             self.backend.unpin(pin)
         self._prune_stage(current.hook)
         return Change(Revision(current.hook), removed=remove)
 
-    def _check_qdisc(self, hook: Hook) -> None:
-        if (
-            hook.kind is HookKind.TC
-            and self.backend.hook_state(hook).qdisc == "ingress"
-        ):
-            raise _ingress_qdisc(hook)
+    def _alone_pin(self, hook: Hook) -> str:
+        """Where the one program of a hook without dispatcher is pinned."""
+        return f"{self._stage_dir(hook)}/alone"
 
     # ------------------------------------------------------------- paths
 

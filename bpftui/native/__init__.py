@@ -1,1 +1,4 @@
-"""Thin bindings to the kernel: libbpf through ctypes, netlink, ELF. No UI imports."""
+"""Thin bindings to the kernel: libbpf through ctypes, netlink, ELF.
+
+Nothing here imports a UI toolkit.
+"""

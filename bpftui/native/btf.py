@@ -1,76 +1,258 @@
-"""A small reader for the BTF an ELF object carries in its ``.BTF`` section.
+"""The one reader of BTF, the kernel's type format (``include/uapi/linux/btf.h``).
 
-Only what inspecting an object needs: type names, sizes, the members of the
-``.maps`` definitions and the variables of each data section. The layout is
-the kernel's (``include/uapi/linux/btf.h``): a header, a block of types, a
-block of NUL-terminated strings. Input is untrusted: every offset is checked
-before it is read, and every walk through the type graph is depth-limited, so
-a damaged section ends in :class:`BtfError`, never a hang or a huge
-allocation.
+BTF is a header, a type section and a string section. The type section is a
+run of variable-length records, each a ``btf_type`` (name offset, info word,
+size-or-type) followed by data whose length depends on the kind and on
+``vlen``. Records have no index, so :class:`BtfBlob` walks the section once
+to find where each type starts; everything after that is a lookup.
+
+Two views build on it: :class:`bpftui.core.discovery.btf.Btf` renders the
+functions of vmlinux and module BTF as C, and :class:`Btf` here answers what
+inspecting an ELF object asks of its ``.BTF`` section (map definitions, the
+variables of each data section).
+
+Module BTF (``/sys/kernel/btf/<module>``) is *split* BTF: its type ids and
+string offsets continue those of vmlinux, which must be given as ``base``.
+
+Speed matters, the whole vmlinux is read at start-up: the type section is an
+``array`` of 32-bit words and the walk finds each record's length by its info
+word in a dict. Input is untrusted: the header and every record's length are
+checked against the data, and every walk through the type graph is bounded,
+so damaged data ends in :class:`BtfError`, never a hang or a huge allocation.
 """
 
 from __future__ import annotations
 
+import array
 import struct
+import sys
 from dataclasses import dataclass
+from typing import Final, Self
 
-BTF_MAGIC = 0xEB9F
-MAX_DEPTH = 32
+from bpftui.core.errors import InputError
 
-KIND_INT = 1
-KIND_PTR = 2
-KIND_ARRAY = 3
-KIND_STRUCT = 4
-KIND_UNION = 5
-KIND_ENUM = 6
-KIND_FWD = 7
-KIND_TYPEDEF = 8
-KIND_VOLATILE = 9
-KIND_CONST = 10
-KIND_RESTRICT = 11
-KIND_FUNC = 12
-KIND_FUNC_PROTO = 13
-KIND_VAR = 14
-KIND_DATASEC = 15
-KIND_FLOAT = 16
-KIND_DECL_TAG = 17
-KIND_TYPE_TAG = 18
-KIND_ENUM64 = 19
+BTF_MAGIC: Final = 0xEB9F
+_HEADER = struct.Struct("HBBIIIII")  # magic version flags hdr_len type/str off+len
+_HEADER_MIN_LEN: Final = 24
+_NATIVE_ORDER: Final = "<" if sys.byteorder == "little" else ">"
+MAX_DEPTH: Final = 32  # far deeper than any real typedef chain; stops loops
 
-# Bytes that follow ``struct btf_type``: (fixed, per vlen item).
-_TAIL = {
-    KIND_INT: (4, 0),
-    KIND_PTR: (0, 0),
-    KIND_ARRAY: (12, 0),
-    KIND_STRUCT: (0, 12),
-    KIND_UNION: (0, 12),
-    KIND_ENUM: (0, 8),
-    KIND_FWD: (0, 0),
-    KIND_TYPEDEF: (0, 0),
-    KIND_VOLATILE: (0, 0),
-    KIND_CONST: (0, 0),
-    KIND_RESTRICT: (0, 0),
-    KIND_FUNC: (0, 0),
-    KIND_FUNC_PROTO: (0, 8),
-    KIND_VAR: (4, 0),
-    KIND_DATASEC: (0, 12),
-    KIND_FLOAT: (0, 0),
-    KIND_DECL_TAG: (4, 0),
-    KIND_TYPE_TAG: (0, 0),
-    KIND_ENUM64: (0, 12),
-}
+# Kinds (include/uapi/linux/btf.h).
+INT, PTR, ARRAY, STRUCT, UNION, ENUM, FWD, TYPEDEF = 1, 2, 3, 4, 5, 6, 7, 8
+VOLATILE, CONST, RESTRICT, FUNC, FUNC_PROTO, VAR, DATASEC = 9, 10, 11, 12, 13, 14, 15
+FLOAT, DECL_TAG, TYPE_TAG, ENUM64 = 16, 17, 18, 19
+
+# Words of a record: 3 for btf_type, plus fixed data, plus vlen times the
+# size of one member/param/enumerator/secinfo.
+_FIXED_WORDS: Final = {
+    INT: 4, PTR: 3, ARRAY: 6, STRUCT: 3, UNION: 3, ENUM: 3, FWD: 3, TYPEDEF: 3,
+    VOLATILE: 3, CONST: 3, RESTRICT: 3, FUNC: 3, FUNC_PROTO: 3, VAR: 4,
+    DATASEC: 3, FLOAT: 3, DECL_TAG: 4, TYPE_TAG: 3, ENUM64: 3,
+}  # fmt: skip
+_WORDS_PER_ITEM: Final = {
+    STRUCT: 3, UNION: 3, ENUM: 2, FUNC_PROTO: 2, DATASEC: 3, ENUM64: 3,
+}  # fmt: skip
+
+_CORRUPT_HINT: Final = (
+    "the data is damaged or not BTF; 'bpftool btf dump file PATH' shows more"
+)
+
+
+class BtfError(InputError):
+    """BTF data that cannot be read; ``detail`` says where, without the source."""
+
+    def __init__(self, source: str, detail: str) -> None:
+        super().__init__(f"BTF {source}: {detail}", hint=_CORRUPT_HINT)
+        self.detail = detail
+
+
+class _Steps(dict[int, int]):
+    """info word -> words in the record; FUNC records come back negative.
+
+    Records with the same info word have the same length, and a vmlinux has
+    only a few thousand distinct info words, so the walk costs one dict
+    lookup per type.
+    """
+
+    def __missing__(self, info: int) -> int:
+        kind = info >> 24 & 0x1F
+        if kind not in _FIXED_WORDS:
+            raise ValueError(f"unknown kind {kind}")
+        words = _FIXED_WORDS[kind] + _WORDS_PER_ITEM.get(kind, 0) * (info & 0xFFFF)
+        step = self[info] = -words if kind == FUNC else words
+        return step
+
+
+class BtfBlob:
+    """One BTF blob, with its base when it is split BTF; type id 0 is void.
+
+    Args:
+        data: the raw blob.
+        source: a name for messages (the module name or file path).
+        base: the BTF this one is split from (vmlinux for modules).
+
+    Raises:
+        BtfError: the blob is not BTF, or is truncated or inconsistent.
+    """
+
+    end_id: int
+    str_end: int
+
+    def __init__(self, data: bytes, source: str = "blob", base: Self | None = None):
+        self.source = source
+        self.base = base
+        self.start_id = base.end_id if base else 1
+        self.str_base = base.str_end if base else 0
+        self.words, self._strings = self._sections(memoryview(data))
+        self._offsets, self.function_ids = self._walk(self.words)
+        self.end_id = self.start_id + len(self._offsets)
+        self.str_end = self.str_base + len(self._strings)
+        # ASCII (every kernel so far) keeps byte offsets equal to character
+        # offsets, so names are sliced out of one decoded str.
+        ascii_ = self._strings.isascii()
+        self._text = self._strings.decode("ascii") if ascii_ else None
+
+    # ------------------------------------------------------------ parsing
+
+    def _sections(self, data: memoryview) -> tuple[array.array[int], bytes]:
+        if len(data) < _HEADER_MIN_LEN:
+            detail = f"header truncated: {len(data)} bytes is too short for one"
+            raise BtfError(self.source, detail)
+        order = self._byte_order(data)
+        fields = struct.unpack_from(order + _HEADER.format, data)
+        _, version, _, hdr_len, type_off, type_len, str_off, str_len = fields
+        if version != 1:
+            raise BtfError(self.source, f"version {version} is not supported (1 is)")
+        if hdr_len < _HEADER_MIN_LEN or type_len % 4:
+            raise BtfError(self.source, "header lengths are inconsistent")
+        types = self._section(data, "type", hdr_len + type_off, type_len)
+        strings = bytes(self._section(data, "string", hdr_len + str_off, str_len))
+        words = array.array("I")
+        words.frombytes(types)
+        if order != _NATIVE_ORDER:
+            words.byteswap()
+        return words, strings
+
+    def _byte_order(self, data: memoryview) -> str:
+        magic = data[0] | data[1] << 8
+        if magic == BTF_MAGIC:
+            return "<"
+        if magic == 0x9FEB:
+            return ">"
+        raise BtfError(self.source, f"bad magic {magic:#06x}, no BTF magic: not BTF")
+
+    def _section(
+        self, data: memoryview, what: str, start: int, size: int
+    ) -> memoryview:
+        if start + size > len(data):
+            detail = f"{what} block extends past the section, to byte {start + size}"
+            raise BtfError(self.source, f"{detail} of {len(data)}: truncated")
+        return data[start : start + size]
+
+    def _walk(self, words: array.array[int]) -> tuple[list[int], list[int]]:
+        offsets: list[int] = []
+        functions: list[int] = []
+        add, add_function = offsets.append, functions.append
+        steps = _Steps()
+        end, index, first = len(words), 0, self.start_id
+        try:
+            while index < end:
+                add(index)
+                step = steps[words[index + 1]]
+                if step < 0:
+                    add_function(first + len(offsets) - 1)
+                    step = -step
+                index += step
+        except (ValueError, IndexError) as exc:
+            type_id = first + len(offsets) - 1
+            raise BtfError(self.source, f"type {type_id}: {exc}") from None
+        if index != end:
+            raise BtfError(self.source, "type section ends inside a type: truncated")
+        return offsets, functions
+
+    # ------------------------------------------------------------ lookups
+
+    def __len__(self) -> int:
+        """Types in this blob (not counting the base or void)."""
+        return len(self._offsets)
+
+    def _owner(self, type_id: int) -> tuple[Self, int]:
+        """The blob holding ``type_id`` and the word where its record starts."""
+        btf: Self | None = self
+        while btf is not None and type_id < btf.start_id:
+            btf = btf.base
+        if btf is None or type_id >= btf.end_id:
+            raise BtfError(self.source, f"type {type_id} is out of range")
+        return btf, btf._offsets[type_id - btf.start_id]
+
+    def string(self, offset: int) -> str:
+        """The name at ``offset`` of the string section (continuing the base's)."""
+        btf: BtfBlob | None = self
+        while btf is not None and offset < btf.str_base:
+            btf = btf.base
+        if btf is None:
+            raise BtfError(self.source, f"string offset {offset} out of range")
+        try:
+            return btf._local_string(offset - btf.str_base)
+        except ValueError:
+            raise BtfError(btf.source, f"string offset {offset} out of range") from None
+
+    def _local_string(self, offset: int) -> str:
+        text = self._text
+        if text is not None:
+            return text[offset : text.index("\0", offset)]
+        raw = self._strings
+        return raw[offset : raw.index(b"\0", offset)].decode(errors="replace")
+
+    def kind(self, type_id: int) -> int:
+        """The kind of a type (0 for void)."""
+        if type_id == 0:
+            return 0
+        btf, at = self._owner(type_id)
+        return btf.words[at + 1] >> 24 & 0x1F
+
+    def name(self, type_id: int) -> str:
+        """The name of a type, or ``""`` for anonymous ones and void."""
+        if type_id == 0:
+            return ""
+        btf, at = self._owner(type_id)
+        return self.string(btf.words[at])
+
+    def referenced(self, type_id: int) -> int:
+        """The type a PTR, TYPEDEF, qualifier, FUNC, FUNC_PROTO or VAR refers to.
+
+        For the other kinds, this word of the record is their size.
+        """
+        btf, at = self._owner(type_id)
+        return btf.words[at + 2]
+
+    def items(self, type_id: int) -> list[tuple[int, ...]]:
+        """The members, params, enumerators or secinfos of a type, as words."""
+        btf, at = self._owner(type_id)
+        kind, vlen = btf.words[at + 1] >> 24 & 0x1F, btf.words[at + 1] & 0xFFFF
+        width = _WORDS_PER_ITEM.get(kind, 0)
+        first = at + _FIXED_WORDS[kind]
+        return [
+            tuple(btf.words[first + i * width : first + (i + 1) * width])
+            for i in range(vlen if width else 0)
+        ]
+
+    def array_info(self, type_id: int) -> tuple[int, int]:
+        """(element type, number of elements) of an ARRAY."""
+        btf, at = self._owner(type_id)
+        return btf.words[at + 3], btf.words[at + 5]
+
+
+# ---------------------------------------------------------------- objects
+
 _MODIFIERS = {
-    KIND_TYPEDEF: "",
-    KIND_VOLATILE: "volatile ",
-    KIND_CONST: "const ",
-    KIND_RESTRICT: "restrict ",
-    KIND_TYPE_TAG: "",
+    TYPEDEF: "",
+    VOLATILE: "volatile ",
+    CONST: "const ",
+    RESTRICT: "restrict ",
+    TYPE_TAG: "",
 }
-_SIZED = {KIND_INT, KIND_STRUCT, KIND_UNION, KIND_ENUM, KIND_DATASEC, KIND_FLOAT}
-
-
-class BtfError(ValueError):
-    """The BTF data is damaged; the message says where."""
+_SIZED = {INT, STRUCT, UNION, ENUM, DATASEC, FLOAT, ENUM64}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,121 +291,74 @@ class DatasecVar:
     size: int
 
 
-class Btf:
-    """The types of one ``.BTF`` section; type id 0 is ``void``.
+class Btf(BtfBlob):
+    """The ``.BTF`` section of an ELF object, every type decoded up front.
+
+    Only what inspecting an object needs: type names, sizes, the members of
+    the ``.maps`` definitions and the variables of each data section. Object
+    BTF is small, so every name is read here: a damaged one fails at once.
 
     Raises:
         BtfError: the data is not BTF or is damaged.
     """
 
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._endian = _endian_of(data)
-        types_start, types_len, self._str_start, self._str_len = self._header()
-        self.types: list[BtfType] = [BtfType(0, "void", 0)]
-        self._parse_types(types_start, types_start + types_len)
+    def __init__(self, data: bytes, source: str = ".BTF") -> None:
+        super().__init__(data, source)
+        self.types = [BtfType(0, "void", 0)]
+        self.types += [self._decode(i) for i in range(1, self.end_id)]
 
-    # ---------------------------------------------------------- parsing
-
-    def _header(self) -> tuple[int, int, int, int]:
-        if len(self._data) < 24:
-            raise BtfError("BTF header truncated")
-        hdr_len, type_off, type_len, str_off, str_len = self._unpack("5I", 4)
-        end = len(self._data)
-        if hdr_len < 24 or hdr_len > end:
-            raise BtfError(f"BTF header length {hdr_len} is invalid")
-        types_start = hdr_len + type_off
-        str_start = hdr_len + str_off
-        if types_start + type_len > end or str_start + str_len > end:
-            raise BtfError("BTF type or string block extends past the section")
-        return types_start, type_len, str_start, str_len
-
-    def _parse_types(self, pos: int, end: int) -> None:
-        while pos < end:
-            if pos + 12 > end:
-                raise BtfError(f"BTF type {len(self.types)} truncated")
-            name_off, info, size_or_type = self._unpack("3I", pos)
-            kind = (info >> 24) & 0x1F
-            vlen = info & 0xFFFF
-            if kind not in _TAIL:
-                raise BtfError(f"BTF type {len(self.types)} has unknown kind {kind}")
-            fixed, per_item = _TAIL[kind]
-            tail_end = pos + 12 + fixed + per_item * vlen
-            if tail_end > end:
-                raise BtfError(f"BTF type {len(self.types)} truncated")
-            self.types.append(self._make(kind, name_off, size_or_type, vlen, pos + 12))
-            pos = tail_end
-
-    def _make(
-        self, kind: int, name_off: int, size_or_type: int, vlen: int, tail: int
-    ) -> BtfType:
-        name = self.string(name_off)
-        if kind == KIND_ARRAY:
-            elem, _index, nelems = self._unpack("3I", tail)
+    def _decode(self, type_id: int) -> BtfType:
+        kind, name = self.kind(type_id), self.name(type_id)
+        if kind == ARRAY:
+            elem, nelems = self.array_info(type_id)
             return BtfType(kind, name, elem, nelems=nelems)
-        members = self._members(kind, vlen, tail)
-        return BtfType(kind, name, size_or_type, members)
+        members = self._members(kind, self.items(type_id))
+        return BtfType(kind, name, self.referenced(type_id), members)
 
-    def _members(self, kind: int, vlen: int, tail: int) -> tuple[Member, ...]:
-        if kind in (KIND_STRUCT, KIND_UNION):
-            rows = (self._unpack("3I", tail + 12 * i) for i in range(vlen))
-            return tuple(Member(self.string(n), t, off) for n, t, off in rows)
-        if kind == KIND_DATASEC:
-            rows = (self._unpack("3I", tail + 12 * i) for i in range(vlen))
-            return tuple(Member("", t, off, size) for t, off, size in rows)
-        if kind == KIND_FUNC_PROTO:
-            pairs = (self._unpack("2I", tail + 8 * i) for i in range(vlen))
-            return tuple(Member(self.string(n), t, 0) for n, t in pairs)
-        if kind == KIND_ENUM:
-            pairs = (self._unpack("Ii", tail + 8 * i) for i in range(vlen))
-            return tuple(Member(self.string(n), 0, v) for n, v in pairs)
-        if kind == KIND_ENUM64:
-            rows = (self._unpack("3I", tail + 12 * i) for i in range(vlen))
-            return tuple(Member(self.string(n), 0, lo | hi << 32) for n, lo, hi in rows)
+    def _members(self, kind: int, items: list[tuple[int, ...]]) -> tuple[Member, ...]:
+        if kind in (STRUCT, UNION):
+            return tuple(Member(self.string(n), t, off) for n, t, off in items)
+        if kind == DATASEC:
+            return tuple(Member("", t, off, size) for t, off, size in items)
+        if kind == FUNC_PROTO:
+            return tuple(Member(self.string(n), t, 0) for n, t in items)
+        if kind == ENUM:
+            # Enumerators are signed 32-bit values stored as words.
+            signed = ((n, v - (v >> 31 << 32)) for n, v in items)
+            return tuple(Member(self.string(n), 0, v) for n, v in signed)
+        if kind == ENUM64:
+            return tuple(
+                Member(self.string(n), 0, lo | hi << 32) for n, lo, hi in items
+            )
         return ()
-
-    def _unpack(self, fmt: str, offset: int) -> tuple[int, ...]:
-        return struct.unpack_from(self._endian + fmt, self._data, offset)
-
-    def string(self, offset: int) -> str:
-        """Return the string at ``offset`` of the string block."""
-        if offset >= self._str_len:
-            if offset == 0:
-                return ""
-            raise BtfError(f"BTF string offset {offset} is out of range")
-        start = self._str_start + offset
-        end = self._data.find(b"\0", start, self._str_start + self._str_len)
-        if end < 0:
-            raise BtfError(f"BTF string at {offset} is not terminated")
-        return self._data[start:end].decode("utf-8", "replace")
 
     # ---------------------------------------------------------- queries
 
     def get(self, type_id: int) -> BtfType:
         """Return type ``type_id``."""
         if not 0 <= type_id < len(self.types):
-            raise BtfError(f"BTF type id {type_id} is out of range")
+            raise BtfError(self.source, f"type {type_id} is out of range")
         return self.types[type_id]
 
     def resolve(self, type_id: int) -> BtfType:
         """Follow typedefs and qualifiers to the underlying type."""
         for _ in range(MAX_DEPTH):
             btf_type = self.get(type_id)
-            if btf_type.kind not in _MODIFIERS and btf_type.kind != KIND_VAR:
+            if btf_type.kind not in _MODIFIERS and btf_type.kind != VAR:
                 return btf_type
             type_id = btf_type.size_or_type
-        raise BtfError(f"BTF type chain at id {type_id} is too deep")
+        raise BtfError(self.source, f"type chain at id {type_id} is too deep")
 
     def size_of(self, type_id: int, depth: int = 0) -> int:
         """Return the size in bytes of type ``type_id``."""
         if depth > MAX_DEPTH:
-            raise BtfError(f"BTF type chain at id {type_id} is too deep")
+            raise BtfError(self.source, f"type chain at id {type_id} is too deep")
         btf_type = self.resolve(type_id)
-        if btf_type.kind in _SIZED or btf_type.kind == KIND_ENUM64:
+        if btf_type.kind in _SIZED:
             return btf_type.size_or_type
-        if btf_type.kind == KIND_PTR:
+        if btf_type.kind == PTR:
             return 8
-        if btf_type.kind == KIND_ARRAY:
+        if btf_type.kind == ARRAY:
             return btf_type.nelems * self.size_of(btf_type.size_or_type, depth + 1)
         return 0
 
@@ -233,61 +368,52 @@ class Btf:
             return "..."
         btf_type = self.get(type_id)
         kind, target = btf_type.kind, btf_type.size_or_type
-        if kind in _MODIFIERS and not (kind == KIND_TYPEDEF and btf_type.name):
+        if kind in _MODIFIERS and not (kind == TYPEDEF and btf_type.name):
             return _MODIFIERS[kind] + self.type_name(target, depth + 1)
-        if kind == KIND_PTR:
+        if kind == PTR:
             return self.type_name(target, depth + 1) + " *"
-        if kind == KIND_ARRAY:
+        if kind == ARRAY:
             return f"{self.type_name(target, depth + 1)}[{btf_type.nelems}]"
-        if kind == KIND_VAR:
+        if kind == VAR:
             return self.type_name(target, depth + 1)
         return _tagged_name(btf_type)
 
     def array_length(self, type_id: int) -> int | None:
         """``__uint(name, N)`` is ``int (*name)[N]``: return N, else None."""
         pointer = self.resolve(type_id)
-        if pointer.kind != KIND_PTR:
+        if pointer.kind != PTR:
             return None
-        array = self.resolve(pointer.size_or_type)
-        return array.nelems if array.kind == KIND_ARRAY else None
+        array_ = self.resolve(pointer.size_or_type)
+        return array_.nelems if array_.kind == ARRAY else None
 
     def pointee(self, type_id: int) -> int | None:
         """``__type(name, T)`` is ``T *name``: return T's id, else None."""
         pointer = self.resolve(type_id)
-        return pointer.size_or_type if pointer.kind == KIND_PTR else None
+        return pointer.size_or_type if pointer.kind == PTR else None
 
     def datasec(self, name: str) -> list[DatasecVar] | None:
         """Return the variables of data section ``name``, or None if absent."""
         for btf_type in self.types:
-            if btf_type.kind == KIND_DATASEC and btf_type.name == name:
+            if btf_type.kind == DATASEC and btf_type.name == name:
                 return [self._datasec_var(m) for m in btf_type.members]
         return None
 
     def datasec_names(self) -> list[str]:
         """Return the names of every data section BTF describes."""
-        return [t.name for t in self.types if t.kind == KIND_DATASEC]
+        return [t.name for t in self.types if t.kind == DATASEC]
 
     def _datasec_var(self, member: Member) -> DatasecVar:
         var = self.get(member.type_id)
-        if var.kind != KIND_VAR:
-            raise BtfError(f"BTF data section entry {member.type_id} is not a VAR")
+        if var.kind != VAR:
+            detail = f"data section entry {member.type_id} is not a VAR"
+            raise BtfError(self.source, detail)
         return DatasecVar(var.name, var.size_or_type, member.value, member.size)
 
 
-def _endian_of(data: bytes) -> str:
-    if len(data) < 4:
-        raise BtfError("BTF header truncated")
-    if struct.unpack_from("<H", data)[0] == BTF_MAGIC:
-        return "<"
-    if struct.unpack_from(">H", data)[0] == BTF_MAGIC:
-        return ">"
-    raise BtfError("no BTF magic")
-
-
 def _tagged_name(btf_type: BtfType) -> str:
-    tags = {KIND_STRUCT: "struct ", KIND_UNION: "union ", KIND_FWD: "struct "}
-    tags |= {KIND_ENUM: "enum ", KIND_ENUM64: "enum "}
-    if btf_type.kind == KIND_FUNC_PROTO:
+    tags = {STRUCT: "struct ", UNION: "union ", FWD: "struct "}
+    tags |= {ENUM: "enum ", ENUM64: "enum "}
+    if btf_type.kind == FUNC_PROTO:
         return "function"
     tag = tags.get(btf_type.kind, "")
     return tag + (btf_type.name or "<anon>")

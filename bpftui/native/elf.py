@@ -294,7 +294,7 @@ def inspect_bytes(data: bytes, name: str = "<memory>") -> ObjectSpec:
     except ElfError:
         raise
     except BtfError as err:
-        raise ElfError(f"{name}: damaged BTF: {err}") from None
+        raise ElfError(f"{name}: damaged BTF: {err.detail}") from None
     except Exception as err:
         # pyelftools' failure modes on hostile input (struct.error, its own
         # ELFError, construct errors, IndexError ...) are not enumerable; the

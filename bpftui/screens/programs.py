@@ -91,6 +91,7 @@ class ProgramsScreen(NodeScreen):
         super().__init__()
         self.rows: list[ProgramRow] = []
         self._wanted: str | None = None  # Kind/name to put the cursor on
+        self._shown_keys: list[str] = []
         self._samples: dict[int, Sample] = {}
 
     def compose_body(self) -> ComposeResult:
@@ -155,7 +156,11 @@ class ProgramsScreen(NodeScreen):
         table = self.query_one(DataTable)
         keep = self.highlighted_row()
         visible = self._visible_rows()
-        self._set_columns()  # anew, so widths shrink when long names go
+        keys = [r.key for r in visible]
+        if keys != self._shown_keys:  # columns anew, so widths shrink with rows
+            self._shown_keys = keys
+            self._set_columns()
+        table.clear()
         for row in visible:
             table.add_row(*self._cells(row), key=row.key)
         target = self._take_wanted(visible) or keep

@@ -1,23 +1,24 @@
 """``list WHAT``: what the node has, as tables or JSON.
 
 Each target turns views from the session into rows for
-:func:`bpftui.cli.output.print_table` and plain data for ``-o json``, so a
-listing in the shell reads like the same listing of ``bpftui list``.
+:func:`bpftui.cli.output.print_table` and plain data for ``-o json``. The
+rows and columns are :mod:`bpftui.cli.rows`, those of ``bpftui list``, so a
+listing in the shell reads like the same listing on the command line.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bpftui.cli import rows as cli_rows
 from bpftui.cli.output import print_json, print_table
+from bpftui.cli.rows import matches
 from bpftui.core import rules
 from bpftui.core.errors import InputError, UsageError
-from bpftui.core.session import ChainView, InterfaceView
 from bpftui.shell.registry import arg, command
 from bpftui.shell.state import Shell, short_ref
 
@@ -41,14 +42,6 @@ def as_data(item: Any) -> Any:
     return item
 
 
-def matches(text: str | None, *values: Any) -> bool:
-    """Whether ``text`` occurs in any of ``values``, ignoring case."""
-    if not text:
-        return True
-    needle = text.lower()
-    return any(needle in str(v).lower() for v in values)
-
-
 def emit(shell: Shell, listing: Listing, output: str | None) -> None:
     """Print a listing in the chosen format (the shell's default if None)."""
     if (output or shell.output) == "json":
@@ -64,38 +57,14 @@ def plain(views: Iterable[Any]) -> Listing:
 
 
 # ---------------------------------------------------------------- discovery
-# Columns and cell formats are those of ``bpftui list`` (bpftui.cli.discover).
 
 
 def _interfaces(shell: Shell, args: argparse.Namespace) -> Listing:
     views = [
         v for v in shell.session.discovery.interfaces() if matches(args.filter, v.name)
     ]
-    columns = (
-        *("name", "index", "kind", "state", "mtu", "mac"),
-        *("addresses", "primary", "attached"),
-    )
-    rows = [_interface_row(v) for v in views]
-    return Listing(columns, rows, [as_data(v) for v in views])
-
-
-def _interface_row(view: InterfaceView) -> Row:
-    attached = " ".join(_chain_text(c) for c in view.chains) or "-"
-    return {
-        **as_data(view),
-        "primary": "*" if view.primary else "",
-        "attached": attached,
-    }
-
-
-def _chain_text(chain: ChainView) -> str:
-    where = f"{chain.hook}({chain.mode})" if chain.mode else chain.hook
-    slots = ",".join(
-        f"{s.name or '?'}{f'#{s.prog_id}' if s.prog_id else ''}" for s in chain.slots
-    )
-    if chain.dispatcher_id is not None:
-        return f"{where}:dispatcher#{chain.dispatcher_id}[{slots}]"
-    return f"{where}:{slots}"
+    rows = [cli_rows.interface_row(v) for v in views]
+    return Listing(cli_rows.INTERFACE_COLUMNS, rows, [as_data(v) for v in views])
 
 
 def _tracepoints(shell: Shell, args: argparse.Namespace) -> Listing:
@@ -106,12 +75,10 @@ def _tracepoints(shell: Shell, args: argparse.Namespace) -> Listing:
             raise UsageError(f"list tracepoints: '{args.target}' is not category/name")
         fields = discovery.tracepoint_fields(category, name)
         listing = plain(f for f in fields if matches(args.filter, f.name))
-        return dataclasses.replace(
-            listing, columns=("name", "type", "offset", "size", "signed")
-        )
+        return dataclasses.replace(listing, columns=cli_rows.FIELD_COLUMNS)
     views = [v for v in discovery.tracepoints() if matches(args.filter, v.full_name)]
-    rows = [{"tracepoint": v.full_name} for v in views]
-    return Listing(("tracepoint",), rows, [as_data(v) for v in views])
+    rows = [cli_rows.tracepoint_row(v) for v in views]
+    return Listing(cli_rows.TRACEPOINT_COLUMNS, rows, [as_data(v) for v in views])
 
 
 def _functions(shell: Shell, args: argparse.Namespace) -> Listing:
@@ -126,12 +93,8 @@ def _functions(shell: Shell, args: argparse.Namespace) -> Listing:
         views: Sequence[Any] = [found]
     else:
         views, _ = catalog.filter(args.filter or "", limit=args.limit)
-    rows = [
-        {**as_data(v), "kprobe": "unknown" if v.kprobe is None else v.kprobe}
-        for v in views
-    ]
-    columns = ("name", "module", "fentry", "kprobe", "prototype")
-    return Listing(columns, rows, [as_data(v) for v in views])
+    data = [cli_rows.function_dict(v) for v in views]
+    return Listing(cli_rows.FUNCTION_COLUMNS, cli_rows.function_rows(views), data)
 
 
 def _symbols(shell: Shell, args: argparse.Namespace) -> Listing:
@@ -144,8 +107,8 @@ def _symbols(shell: Shell, args: argparse.Namespace) -> Listing:
         for v in shell.session.discovery.symbols(args.target)
         if matches(args.filter, v.name)
     ]
-    rows = [{**as_data(v), "offset": f"{v.offset:#x}"} for v in views]
-    return Listing(("name", "offset", "size"), rows, [as_data(v) for v in views])
+    rows = [cli_rows.symbol_row(v) for v in views]
+    return Listing(cli_rows.SYMBOL_COLUMNS, rows, [as_data(v) for v in views])
 
 
 def _processes(shell: Shell, args: argparse.Namespace) -> Listing:
@@ -154,11 +117,10 @@ def _processes(shell: Shell, args: argparse.Namespace) -> Listing:
         for v in shell.session.discovery.processes()
         if matches(args.filter, v.comm, v.cmdline, v.pid)
     ]
-    return dataclasses.replace(plain(views), columns=("pid", "comm", "cmdline"))
+    return dataclasses.replace(plain(views), columns=cli_rows.PROCESS_COLUMNS)
 
 
 # ---------------------------------------------------------------- kernel tables
-# Columns and headers are those of ``bpftui list`` (bpftui.cli.node).
 
 
 def _kernel(
@@ -167,79 +129,23 @@ def _kernel(
     columns: tuple[str, ...],
     headers: tuple[str, ...],
 ) -> Listing:
-    text = (args.filter or "").lower()
-    kept = [r for r in rows if text in json.dumps(r, default=str).lower()]
+    kept = cli_rows.matching_rows(rows, args.filter)
     return Listing(columns, kept, kept, headers)
 
 
 def _programs(shell: Shell, args: argparse.Namespace) -> Listing:
-    session = shell.session
-    programs = session.kernel_programs()
-    attached = _attach_points(session)
-    rows = [
-        {
-            **as_data(p),
-            "owner": session.owner_of(p.id),
-            "attached": attached.get(p.id, []),
-        }
-        for p in programs
-    ]
-    columns = ("id", "prog_type", "name", "tag", "owner", "attached", "run_cnt")
-    headers = ("ID", "TYPE", "NAME", "TAG", "OWNER", "ATTACHED", "RUNS")
-    return _kernel(rows, args, columns, headers)
-
-
-def _attach_points(session: Any) -> dict[int, list[str]]:
-    """Program id -> its links' attach points and those bpftui recorded
-    (netlink attachments have no link)."""
-    found: dict[int, list[str]] = {}
-    for link in session.kernel_links():
-        found.setdefault(link.prog_id, []).append(link.attach_point)
-    for obj in session.status():
-        for bpf in obj.bpfprograms:
-            points = found.setdefault(bpf.program_id, []) if bpf.program_id else []
-            if bpf.program_id and bpf.attach_point not in points:
-                points.append(bpf.attach_point)
-    return found
+    rows = cli_rows.program_rows(shell.session)
+    return _kernel(rows, args, cli_rows.PROGRAM_COLUMNS, cli_rows.PROGRAM_HEADERS)
 
 
 def _links(shell: Shell, args: argparse.Namespace) -> Listing:
-    session = shell.session
-    names = {p.id: p.name for p in session.kernel_programs()}
-    rows = [
-        {
-            **as_data(link),
-            "prog_name": names.get(link.prog_id),
-            "owner": session.owner_of(link.prog_id),
-        }
-        for link in session.kernel_links()
-    ]
-    columns = ("id", "link_type", "prog_id", "prog_name", "attach_point", "owner")
-    headers = ("ID", "TYPE", "PROG", "PROGNAME", "ATTACHPOINT", "OWNER")
-    return _kernel(rows, args, columns, headers)
+    rows = cli_rows.link_rows(shell.session)
+    return _kernel(rows, args, cli_rows.LINK_COLUMNS, cli_rows.LINK_HEADERS)
 
 
 def _maps(shell: Shell, args: argparse.Namespace) -> Listing:
-    users: dict[int, set[str]] = {}
-    for obj in shell.session.status():
-        for bpf in obj.bpfprograms:
-            for map_id in bpf.map_ids.values():
-                users.setdefault(map_id, set()).add(f"{obj.kind}/{obj.name}")
-    rows = [
-        {**as_data(m), "owner": sorted(users.get(m.id, ())) or None}
-        for m in shell.session.kernel_maps()
-    ]
-    columns = (
-        "id",
-        "map_type",
-        "name",
-        "key_size",
-        "value_size",
-        "max_entries",
-        "owner",
-    )
-    headers = ("ID", "TYPE", "NAME", "KEY", "VALUE", "MAX", "OWNER")
-    return _kernel(rows, args, columns, headers)
+    rows = cli_rows.map_rows(shell.session)
+    return _kernel(rows, args, cli_rows.MAP_COLUMNS, cli_rows.MAP_HEADERS)
 
 
 # ---------------------------------------------------------------- workspace

@@ -1,41 +1,45 @@
-"""A reader of the kernel's BTF: types, names, and functions rendered as C.
+"""Kernel BTF rendered as C: each function's prototype, each type's declaration.
 
-BTF (``/sys/kernel/btf/vmlinux``) is a header, a type section and a string
-section. The type section is a run of variable-length records, each a
-``btf_type`` (name offset, info word, size-or-type) followed by data whose
-length depends on the kind and on ``vlen``. Records have no index, so type
-ids are found by walking the section once; everything after that is a lookup.
+The format itself is read by :class:`bpftui.native.btf.BtfBlob`, the one BTF
+parser; this view adds what kernel function discovery shows. Module BTF is
+split BTF, read with vmlinux as ``base``.
 
-Module BTF (``/sys/kernel/btf/<module>``) is *split* BTF: its type ids and
-string offsets continue those of vmlinux, which must be given as ``base``.
-
-Speed matters, the whole vmlinux is read at start-up. The type section is an
-``array`` of 32-bit words; the walk finds each record's length by its info
-word in a dict; C text is memoized at three levels that repeat a lot in a
-kernel: a type's prefix (``"const char *"``), a (name, type) parameter
-(``"struct sk_buff *skb"``) and a prototype's text around the function name.
+Speed matters, the whole vmlinux is read at start-up. C text is memoized at
+three levels that repeat a lot in a kernel: a type's prefix
+(``"const char *"``), a (name, type) parameter (``"struct sk_buff *skb"``) and
+a prototype's text around the function name.
 """
 
 from __future__ import annotations
 
-import array
-import struct
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Final, TypeVar
 
-from bpftui.core.errors import InputError
-
-BTF_MAGIC: Final = 0xEB9F
-_HEADER = struct.Struct("HBBIIIII")  # magic version flags hdr_len type/str off+len
-_HEADER_MIN_LEN: Final = 24
-_NATIVE_ORDER: Final = "<" if sys.byteorder == "little" else ">"
-
-# Kinds (include/uapi/linux/btf.h).
-INT, PTR, ARRAY, STRUCT, UNION, ENUM, FWD, TYPEDEF = 1, 2, 3, 4, 5, 6, 7, 8
-VOLATILE, CONST, RESTRICT, FUNC, FUNC_PROTO, VAR, DATASEC = 9, 10, 11, 12, 13, 14, 15
-FLOAT, DECL_TAG, TYPE_TAG, ENUM64 = 16, 17, 18, 19
+from bpftui.native.btf import (
+    ARRAY,
+    CONST,
+    DATASEC,
+    DECL_TAG,
+    ENUM,
+    ENUM64,
+    FLOAT,
+    FUNC,
+    FUNC_PROTO,
+    FWD,
+    INT,
+    PTR,
+    RESTRICT,
+    STRUCT,
+    TYPE_TAG,
+    TYPEDEF,
+    UNION,
+    VAR,
+    VOLATILE,
+    BtfBlob,
+    BtfError,
+)
 
 KIND_NAMES: Final = {
     INT: "INT", PTR: "PTR", ARRAY: "ARRAY", STRUCT: "STRUCT", UNION: "UNION",
@@ -45,32 +49,14 @@ KIND_NAMES: Final = {
     TYPE_TAG: "TYPE_TAG", ENUM64: "ENUM64",
 }  # fmt: skip
 
-# Words of a record: 3 for btf_type, plus fixed data, plus vlen times the
-# size of one member/param/enumerator/secinfo.
-_FIXED_WORDS: Final = {
-    INT: 4, PTR: 3, ARRAY: 6, STRUCT: 3, UNION: 3, ENUM: 3, FWD: 3, TYPEDEF: 3,
-    VOLATILE: 3, CONST: 3, RESTRICT: 3, FUNC: 3, FUNC_PROTO: 3, VAR: 4,
-    DATASEC: 3, FLOAT: 3, DECL_TAG: 4, TYPE_TAG: 3, ENUM64: 3,
-}  # fmt: skip
-_WORDS_PER_ITEM: Final = {
-    STRUCT: 3, UNION: 3, ENUM: 2, FUNC_PROTO: 2, DATASEC: 3, ENUM64: 3,
-}  # fmt: skip
-
 _QUALIFIERS: Final = {CONST: "const", VOLATILE: "volatile", RESTRICT: "restrict"}
 _TAGGED: Final = {STRUCT: "struct ", UNION: "union ", ENUM: "enum ", ENUM64: "enum "}
 _MAX_DEPTH: Final = 64  # far deeper than any real declarator; stops loops
 _NAME_MARK: Final = "\0"  # where the function name goes in a prototype
 
-_CORRUPT_HINT: Final = (
-    "the data is damaged or not BTF; 'bpftool btf dump file PATH' shows more"
-)
+_LITTLE_ENDIAN: Final = sys.byteorder == "little"
 
 _V = TypeVar("_V")
-
-
-def btf_error(source: str, detail: str) -> InputError:
-    """The error for BTF data that cannot be read."""
-    return InputError(f"BTF {source}: {detail}", hint=_CORRUPT_HINT)
 
 
 class _Memo(dict[int, _V]):
@@ -89,25 +75,8 @@ class _Memo(dict[int, _V]):
         return value
 
 
-class _Steps(dict[int, int]):
-    """info word -> words in the record; FUNC records come back negative.
-
-    Records with the same info word have the same length, and a vmlinux has
-    only a few thousand distinct info words, so the walk costs one dict
-    lookup per type.
-    """
-
-    def __missing__(self, info: int) -> int:
-        kind = info >> 24 & 0x1F
-        if kind not in _FIXED_WORDS:
-            raise ValueError(f"unknown kind {kind}")
-        words = _FIXED_WORDS[kind] + _WORDS_PER_ITEM.get(kind, 0) * (info & 0xFFFF)
-        step = self[info] = -words if kind == FUNC else words
-        return step
-
-
-class Btf:
-    """One BTF blob, with its base when it is split BTF.
+class Btf(BtfBlob):
+    """One kernel BTF blob, with its base when it is split BTF.
 
     Args:
         data: the raw blob.
@@ -118,155 +87,13 @@ class Btf:
         InputError: the blob is not BTF, or is truncated or inconsistent.
     """
 
-    end_id: int
-    str_end: int
-
     def __init__(self, data: bytes, source: str = "blob", base: Btf | None = None):
-        self.source = source
-        self.base = base
-        self.start_id = base.end_id if base else 1
-        self.str_base = base.str_end if base else 0
-        self.words, self._strings = self._sections(memoryview(data))
-        self._offsets, self.function_ids = self._walk(self.words)
-        self.end_id = self.start_id + len(self._offsets)
-        self.str_end = self.str_base + len(self._strings)
-        # ASCII (every kernel so far) keeps byte offsets equal to character
-        # offsets, so names are sliced out of one decoded str.
-        ascii_ = self._strings.isascii()
-        self._text = self._strings.decode("ascii") if ascii_ else None
+        super().__init__(data, source, base)
         self._prefixes = _Memo(self._prefix_of)
         self._params = _Memo(self._compute_params)
         self._param_text = _Memo(self._compute_param)
         self._shapes = _Memo(self._compute_shape)
         self._pairs: tuple[memoryview, memoryview] | None = None
-
-    # ------------------------------------------------------------ parsing
-
-    def _sections(self, data: memoryview) -> tuple[array.array[int], bytes]:
-        if len(data) < _HEADER_MIN_LEN:
-            raise btf_error(self.source, f"{len(data)} bytes is too short for a header")
-        order = self._byte_order(data)
-        fields = struct.unpack_from(order + _HEADER.format, data)
-        _, version, _, hdr_len, type_off, type_len, str_off, str_len = fields
-        if version != 1:
-            raise btf_error(self.source, f"version {version} is not supported (1 is)")
-        if hdr_len < _HEADER_MIN_LEN or type_len % 4:
-            raise btf_error(self.source, "header lengths are inconsistent")
-        types = self._section(data, "type", hdr_len + type_off, type_len)
-        strings = bytes(self._section(data, "string", hdr_len + str_off, str_len))
-        words = array.array("I")
-        words.frombytes(types)
-        if order != _NATIVE_ORDER:
-            words.byteswap()
-        return words, strings
-
-    def _byte_order(self, data: memoryview) -> str:
-        magic = data[0] | data[1] << 8
-        if magic == BTF_MAGIC:
-            return "<"
-        if magic == 0x9FEB:
-            return ">"
-        raise btf_error(self.source, f"bad magic {magic:#06x}, not BTF")
-
-    def _section(
-        self, data: memoryview, what: str, start: int, size: int
-    ) -> memoryview:
-        if start + size > len(data):
-            detail = f"{what} section ends at byte {start + size} of {len(data)}"
-            raise btf_error(self.source, detail + ": truncated")
-        return data[start : start + size]
-
-    def _walk(self, words: array.array[int]) -> tuple[list[int], list[int]]:
-        offsets: list[int] = []
-        functions: list[int] = []
-        add, add_function = offsets.append, functions.append
-        steps = _Steps()
-        end, index, first = len(words), 0, self.start_id
-        try:
-            while index < end:
-                add(index)
-                step = steps[words[index + 1]]
-                if step < 0:
-                    add_function(first + len(offsets) - 1)
-                    step = -step
-                index += step
-        except (ValueError, IndexError) as exc:
-            type_id = first + len(offsets) - 1
-            raise btf_error(self.source, f"type {type_id}: {exc}") from None
-        if index != end:
-            raise btf_error(self.source, "type section ends inside a type: truncated")
-        return offsets, functions
-
-    # ------------------------------------------------------------ lookups
-
-    def __len__(self) -> int:
-        """Types in this blob (not counting the base or void)."""
-        return len(self._offsets)
-
-    def _owner(self, type_id: int) -> tuple[Btf, int]:
-        """The blob holding ``type_id`` and the word where its record starts."""
-        btf: Btf | None = self
-        while btf is not None and type_id < btf.start_id:
-            btf = btf.base
-        if btf is None or type_id >= btf.end_id:
-            raise btf_error(self.source, f"type {type_id} does not exist")
-        return btf, btf._offsets[type_id - btf.start_id]
-
-    def string(self, offset: int) -> str:
-        """The name at ``offset`` of the string section (continuing the base's)."""
-        btf: Btf | None = self
-        while btf is not None and offset < btf.str_base:
-            btf = btf.base
-        if btf is None:
-            raise btf_error(self.source, f"string offset {offset} out of range")
-        try:
-            return btf._local_string(offset - btf.str_base)
-        except ValueError:
-            raise btf_error(
-                btf.source, f"string offset {offset} out of range"
-            ) from None
-
-    def _local_string(self, offset: int) -> str:
-        text = self._text
-        if text is not None:
-            return text[offset : text.index("\0", offset)]
-        raw = self._strings
-        return raw[offset : raw.index(b"\0", offset)].decode(errors="replace")
-
-    def kind(self, type_id: int) -> int:
-        """The kind of a type (0 for void)."""
-        if type_id == 0:
-            return 0
-        btf, at = self._owner(type_id)
-        return btf.words[at + 1] >> 24 & 0x1F
-
-    def name(self, type_id: int) -> str:
-        """The name of a type, or ``""`` for anonymous ones and void."""
-        if type_id == 0:
-            return ""
-        btf, at = self._owner(type_id)
-        return self.string(btf.words[at])
-
-    def referenced(self, type_id: int) -> int:
-        """The type a PTR, TYPEDEF, qualifier, FUNC, FUNC_PROTO or VAR refers to."""
-        btf, at = self._owner(type_id)
-        return btf.words[at + 2]
-
-    def items(self, type_id: int) -> list[tuple[int, ...]]:
-        """The members, params, enumerators or secinfos of a type, as words."""
-        btf, at = self._owner(type_id)
-        kind, vlen = btf.words[at + 1] >> 24 & 0x1F, btf.words[at + 1] & 0xFFFF
-        width = _WORDS_PER_ITEM.get(kind, 0)
-        first = at + _FIXED_WORDS[kind]
-        return [
-            tuple(btf.words[first + i * width : first + (i + 1) * width])
-            for i in range(vlen if width else 0)
-        ]
-
-    def array_info(self, type_id: int) -> tuple[int, int]:
-        """(element type, number of elements) of an ARRAY."""
-        btf, at = self._owner(type_id)
-        return btf.words[at + 3], btf.words[at + 5]
 
     # ------------------------------------------------------------ functions
 
@@ -301,7 +128,7 @@ class Btf:
             InputError: the FUNC or a type it uses is malformed.
         """
         if self.kind(func_id) != FUNC:
-            raise btf_error(self.source, f"type {func_id} is no FUNC")
+            raise BtfError(self.source, f"type {func_id} is no FUNC")
         with self._reading():
             head, tail = self._shape(self.referenced(func_id))
         return head + self.name(func_id) + tail
@@ -317,11 +144,9 @@ class Btf:
         try:
             yield
         except RecursionError:
-            raise btf_error(
-                self.source, "types refer to each other in a loop"
-            ) from None
+            raise BtfError(self.source, "types refer to each other in a loop") from None
         except (ValueError, IndexError, TypeError):
-            raise btf_error(self.source, "a name or type is out of range") from None
+            raise BtfError(self.source, "a name or type is out of range") from None
 
     def function_names(self) -> list[str]:
         """The names of :attr:`function_ids`, in the same order.
@@ -343,7 +168,7 @@ class Btf:
                 else:
                     names.append(text[name_off : text.index("\0", name_off)])
         except ValueError:
-            raise btf_error(self.source, "a function name is out of range") from None
+            raise BtfError(self.source, "a function name is out of range") from None
         return names
 
     def _shape(self, proto: int) -> tuple[str, str]:
@@ -357,7 +182,7 @@ class Btf:
             return self.base._shape(proto)
         btf, at = self._owner(proto)
         if btf.words[at + 1] >> 24 & 0x1F != FUNC_PROTO:
-            raise btf_error(self.source, f"type {proto} is no FUNC_PROTO")
+            raise BtfError(self.source, f"type {proto} is no FUNC_PROTO")
         call = f"({self._render_params(btf, at)})"
         prefix = self._prefix(btf.words[at + 2])
         if prefix is not None:
@@ -441,7 +266,7 @@ class Btf:
             return f"{word} " + self._declare(target, inner)
         if kind == TYPE_TAG:
             return self._declare(target, inner)
-        raise btf_error(self.source, f"type {type_id}: {_kind_name(kind)} is no C type")
+        raise BtfError(self.source, f"type {type_id}: {_kind_name(kind)} is no C type")
 
     def _prefix(self, type_id: int) -> str | None:
         """Text that declares ``type_id`` when the declarator is appended.
@@ -453,7 +278,7 @@ class Btf:
             if type_id == 0:
                 return "void "
             if self.base is None:
-                raise btf_error(self.source, f"type {type_id} does not exist")
+                raise BtfError(self.source, f"type {type_id} does not exist")
             return self.base._prefix(type_id)
         return self._prefixes[type_id]
 
@@ -477,7 +302,7 @@ class Btf:
             return self._prefix(target)
         if kind in (ARRAY, FUNC_PROTO):
             return None
-        raise btf_error(self.source, f"type {type_id}: {_kind_name(kind)} is no C type")
+        raise BtfError(self.source, f"type {type_id}: {_kind_name(kind)} is no C type")
 
     def _qualified_prefix(self, word: str, target: int) -> str | None:
         inner = self._prefix(target)
@@ -492,13 +317,13 @@ class Btf:
             if self.kind(type_id) != TYPE_TAG:
                 return type_id
             type_id = self.referenced(type_id)
-        raise btf_error(self.source, f"type {type_id}: reference loop")
+        raise BtfError(self.source, f"type {type_id}: reference loop")
 
 
 def _unpair(pair: int) -> tuple[int, int]:
     """(name offset, type) of a btf_param read as one native 64-bit word."""
     low, high = pair & 0xFFFFFFFF, pair >> 32
-    return (low, high) if _NATIVE_ORDER == "<" else (high, low)
+    return (low, high) if _LITTLE_ENDIAN else (high, low)
 
 
 def _kind_name(kind: int) -> str:
