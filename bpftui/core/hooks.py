@@ -30,6 +30,8 @@ from bpftui.core.errors import KernelError, StateError
 
 log = logging.getLogger(__name__)
 
+_KERNEL_NAME_LEN = 16  # BPF_OBJ_NAME_LEN, with the terminating NUL
+
 
 class Journal(Protocol):
     """Where a unit of work reports each kernel change as it lands.
@@ -206,7 +208,9 @@ class DispatcherAttacher:
         hook = hook_dict(request.hook)
         had_qdisc = self._has_clsact(request.hook)
         before = self.engine.read(request.hook)
-        journal.note(change_step(before, had_qdisc=had_qdisc))
+        journal.note(
+            change_step(before, adding=request.spec.function, had_qdisc=had_qdisc)
+        )
         change = self.engine.change(
             request.hook, add=[new], mode=request.xdp_mode, known=self.known()
         )
@@ -271,35 +275,38 @@ class DispatcherAttacher:
             if self.engine.read(hook).slot_of(added["prog_id"]) is not None:
                 self.engine.change(hook, remove=[added["prog_id"]], known=self.known())
             return
-        change = step.get("dispatcher-change")
-        if change is not None:
-            self.repair(hook_of_dict(change), step.get("before") or {})
+        if "dispatcher-change" in step:
+            self.repair(step)
             return
         log.warning("dispatcher attacher: no undo for step %s", sorted(step))
 
     # ------------------------------------------------------------ repair
 
-    def repair(self, hook: Hook, before: Mapping[str, Any]) -> None:
+    def repair(self, step: Mapping[str, Any]) -> None:
         """Put a hook in order after an engine change was killed half-way.
 
-        ``before`` is what the hook ran when the change began
-        (:func:`change_step`). An engine change loads, pins and links a whole
-        new revision and then swaps it in; a process killed inside it can
-        leave, and this removes:
+        ``step`` is the journal step written when the change began
+        (:func:`change_step`): the hook, what it ran, and the function being
+        added, if any. An engine change loads, pins and links a whole new
+        revision and then swaps it in; a process killed inside it can leave,
+        and this removes:
 
         * TC: the new dispatcher's filter beside the old one (killed between
           make and break);
         * the staging pin of the new dispatcher and, when the hook does not
           run it, the slot directory it was being filled in;
         * the old revision's slot directory once the hook runs another;
-        * programs on the hook that it did not run before and that no
-          applied object owns;
+        * programs on the hook that it did not run before, that no applied
+          object owns and that carry the name of the function being added
+          (so a program another tool added since is left alone);
         * lone-program pins in the staging directory that no applied object
           owns and no hook runs.
 
         Raises:
             BpftuiError: a step failed; what could be done was done.
         """
+        hook = hook_of_dict(step["dispatcher-change"])
+        before = step.get("before") or {}
         old_id = before.get("dispatcher_id")
         stage = self.engine._stage_dir(hook)
         staged = self.backend.pinned_id(f"{stage}/dispatcher")
@@ -313,21 +320,32 @@ class DispatcherAttacher:
             self._clear_dir(f"{stage}/maps")
         if old_id is not None and old_id != current.dispatcher_id:
             self._clear_dir(self.engine._dispatch_dir(hook, old_id))
-        self._remove_strays(hook, current, set(before.get("prog_ids") or ()))
+        if "before" in step and step.get("adding"):
+            self._remove_strays(hook, current, before, step["adding"])
+        self._drop_unowned_lone_pins(hook)
 
-    def _remove_strays(self, hook: Hook, current: Any, old_ids: set[int]) -> None:
-        known = self.known()
+    def _remove_strays(
+        self, hook: Hook, current: Any, before: Mapping[str, Any], function: str
+    ) -> None:
+        known = set(self.known())
+        old_ids = set(before.get("prog_ids") or ())
+        # The kernel keeps the first 15 bytes of a program's name.
+        name = function[: _KERNEL_NAME_LEN - 1]
         strays = [
             m.prog_id
             for m in current.members
-            if m.prog_id is not None and m.prog_id not in old_ids | set(known)
+            if m.prog_id is not None
+            and m.prog_id not in old_ids | known
+            and m.name == name
         ]
         if strays:
             log.info("%s: removing programs %s a killed change added", hook, strays)
-            self.engine.change(hook, remove=strays, known=known)
+            self.engine.change(hook, remove=strays, known=self.known())
+
+    def _drop_unowned_lone_pins(self, hook: Hook) -> None:
         running = {m.prog_id for m in self.engine.read(hook).members}
-        lone = self._lone_pins(hook)
-        self._drop_lone_pins(hook, set(lone.values()) - running - set(known))
+        lone = set(self._lone_pins(hook).values())
+        self._drop_lone_pins(hook, lone - running - set(self.known()))
 
     def _drop_second_filter(
         self, hook: Hook, staged: int | None, old_id: int | None

@@ -258,7 +258,7 @@ def filters_bpf(ifindex: int, parent: int) -> list[BpfFilter]:
 
     A missing clsact qdisc means no filters, not an error.
     """
-    return [f for f in map(_bpf_filter, _filter_dump(ifindex, parent)) if f]
+    return [f for f in map(bpf_filter, _filter_dump(ifindex, parent)) if f]
 
 
 def filter_count(ifindex: int, parent: int) -> int:
@@ -276,7 +276,8 @@ def _filter_dump(ifindex: int, parent: int) -> list[Any]:
         raise
 
 
-def _bpf_filter(message: Any) -> BpfFilter | None:
+def bpf_filter(message: Any) -> BpfFilter | None:
+    """Read one message of a filter dump; None if it is no cls_bpf filter."""
     options = message.get("TCA_OPTIONS")
     if message.get("TCA_KIND") != "bpf" or not options:
         return None  # the first reply of a dump names the chain, not a filter

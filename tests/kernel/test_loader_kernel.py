@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _nodebed import program_yaml as _yaml
 from _testbed import leftovers
 
 from bpftui.cli import main
@@ -108,18 +109,6 @@ def node(bpffs_root, capsys):
             for path in made.applied:
                 with contextlib.suppress(Exception):
                     made.run(capsys, "delete", "-f", str(path))
-
-
-def _yaml(kind: str, name: str, function: str, obj: Path, spec: str) -> str:
-    return (
-        "apiVersion: bpfman.io/v1alpha1\n"
-        f"kind: {kind}\n"
-        f"metadata: {{name: {name}}}\n"
-        "spec:\n"
-        f"  bpffunctionname: {function}\n"
-        "  nodeselector: {}\n"
-        f"  bytecode: {{path: {obj}}}\n" + spec
-    )
 
 
 def _prog_id(out: str) -> int:

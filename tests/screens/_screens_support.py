@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from textual.widgets import Input
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from bpftui.core.demo_scenario import seed
 from bpftui.core.node_session import DEMO_EPOCH
@@ -45,7 +47,10 @@ async def settle(pilot: Any) -> None:
     Text cursors stop blinking too, so a picture never catches one half-way.
     """
     for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
+        for worker in list(pilot.app.workers):
+            # A timer may start an exclusive worker that cancels this one.
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await worker.wait()
         await pilot.pause()
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False

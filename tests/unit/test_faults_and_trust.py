@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bpftui.core import api, faults
 from bpftui.core.config import load_config
@@ -207,3 +209,39 @@ def test_a_reader_leaves_recovery_to_a_live_lock_holder(tmp_path):
         holder.wait()
     session.status()  # the holder is gone: now it is recovered
     assert session.store.pending() == []
+
+
+# ---------------------------------------------------------------- pin paths
+
+
+@pytest.mark.parametrize(
+    "name", ["../../etc", "..", "a/b", "/etc", "UPPER", "a..b", "", "x\x00y"]
+)
+def test_an_object_name_that_is_not_a_plain_name_never_becomes_a_path(name):
+    from bpftui.core.loader import PinLayout
+
+    with pytest.raises(InputError, match="cannot be used in a pin path"):
+        PinLayout("/sys/fs/bpf/bpftui").object_dir("XdpProgram", name)
+
+
+@given(st.text(max_size=300))
+def test_any_attach_point_is_one_path_component_under_the_root(value):
+    from bpftui.core.loader import PinLayout, point_component
+    from bpftui.core.node import AttachPoint
+
+    point = AttachPoint("tracepoint", value)
+    component = point_component(point)
+    assert "/" not in component and "\x00" not in component
+    assert component not in ("", ".", "..") and len(component) <= 111
+    root = "/sys/fs/bpf/bpftui"
+    path = PinLayout(root).point_dir("TracepointProgram", "t", point)
+    assert os.path.normpath(path) == path and path.startswith(root + "/")
+
+
+def test_attach_points_that_read_alike_get_distinct_directories():
+    from bpftui.core.loader import point_component
+    from bpftui.core.node import AttachPoint
+
+    values = ["a/b_c", "a_b/c", "a-b-c", "A/B/C", "/usr/lib/a_b", "/usr/lib/a/b"]
+    components = {point_component(AttachPoint("target", v)) for v in values}
+    assert len(components) == len(values)

@@ -76,16 +76,7 @@ class _Memo(dict[int, _V]):
 
 
 class Btf(BtfBlob):
-    """One kernel BTF blob, with its base when it is split BTF.
-
-    Args:
-        data: the raw blob.
-        source: a name for messages (the module name or file path).
-        base: the BTF this one is split from (vmlinux for modules).
-
-    Raises:
-        InputError: the blob is not BTF, or is truncated or inconsistent.
-    """
+    """Kernel BTF that renders C; arguments and errors as :class:`BtfBlob`'s."""
 
     def __init__(self, data: bytes, source: str = "blob", base: Btf | None = None):
         super().__init__(data, source, base)

@@ -16,7 +16,6 @@ import os
 import re
 import select
 import socket
-import sys
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -42,8 +41,6 @@ log = logging.getLogger(__name__)
 BPFFS = "/sys/fs/bpf"
 _RTN_UNICAST = 1
 _IFF_LOOPBACK = 0x8
-_TC_PARENTS = {"ingress": 0xFFFFFFF2, "egress": 0xFFFFFFF3}
-_TCA_BPF_ID = 11
 _XDP_MODES = {"xdp": "native", "xdpgeneric": "generic", "xdpoffload": "offload"}
 _XDP_MODE_IDS = (
     ("IFLA_XDP_DRV_PROG_ID", "native"),
@@ -234,12 +231,14 @@ class _Listing:
         )
 
     def _chains(self, ipr: Any, link: Any, has_clsact: bool) -> list[ChainView]:
+        from bpftui.native.netlink import PARENTS
+
         index, ifname = link["index"], link.get_attr("IFLA_IFNAME") or ""
         chains = [
             self._xdp_chain(Hook(HookKind.XDP, index, ifname), mode, prog_id)
             for mode, prog_id in _xdp_programs(link)
         ]
-        for direction, parent in _TC_PARENTS.items():
+        for direction, parent in PARENTS.items():
             hook = Hook(HookKind.TC, index, ifname, direction)
             if has_clsact:
                 filters = _bpf_filters(ipr.get_filters(index=index, parent=parent))
@@ -401,26 +400,10 @@ def _xdp_programs(link: Any) -> list[tuple[str, int]]:
 
 def _bpf_filters(messages: Iterable[Any]) -> list[tuple[int, int, str]]:
     """(priority, program id, name) of each cls_bpf filter, by priority."""
-    found = []
-    for msg in messages:
-        options = msg.get_attr("TCA_OPTIONS")
-        if msg.get_attr("TCA_KIND") != "bpf" or not options:
-            continue  # the per-priority chain header carries no program
-        prog_id = _unknown_u32(options, _TCA_BPF_ID)
-        found.append(
-            (msg["info"] >> 16, prog_id or 0, options.get_attr("TCA_BPF_NAME") or "")
-        )
-    return sorted(found)
+    from bpftui.native.netlink import bpf_filter
 
-
-def _unknown_u32(nested: Any, nla_type: int) -> int | None:
-    # pyroute2 (0.9) does not decode TCA_BPF_ID; it keeps such attributes as
-    # "UNKNOWN" with the raw message buffer and the attribute's offset.
-    for name, value in nested.get("attrs", []):
-        if name == "UNKNOWN" and value["header"]["type"] == nla_type:
-            start = value.offset + 4
-            return int.from_bytes(value.data[start : start + 4], sys.byteorder)
-    return None
+    found = [f for f in map(bpf_filter, messages) if f is not None]
+    return sorted((f.priority, f.prog_id or 0, f.name) for f in found)
 
 
 def _names_hook(where: str, hook: Hook) -> bool:
