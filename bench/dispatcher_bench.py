@@ -210,8 +210,10 @@ def time_data_path(
     dispatchers: dict[str, int], count: int, results: Results, args: argparse.Namespace
 ) -> None:
     samples: dict[str, list[float]] = {name: [] for name in dispatchers}
+    order = list(dispatchers.items())
     for _ in range(args.rounds):
-        for name, prog_id in dispatchers.items():
+        order.reverse()  # neither side always runs first
+        for name, prog_id in order:
             samples[name].append(ns_per_packet(prog_id, args.repeat, 1))
     for name, values in samples.items():
         results.packet_ns[(name, count)] = min(values)

@@ -323,8 +323,8 @@ class Btf(BtfBlob):
         if kind == FUNC_PROTO:
             return tuple(Member(self.string(n), t, 0) for n, t in items)
         if kind == ENUM:
-            # Enumerators are signed 32-bit values stored as words.
-            signed = ((n, v - (v >> 31 << 32)) for n, v in items)
+            # Enumerators are signed 32-bit values, read here as unsigned words.
+            signed = ((n, v - (1 << 32) if v >> 31 else v) for n, v in items)
             return tuple(Member(self.string(n), 0, v) for n, v in signed)
         if kind == ENUM64:
             return tuple(
