@@ -15,9 +15,9 @@ The swap itself:
   out of the interface);
 * TC: the new dispatcher is added as a direct-action cls_bpf filter at the
   other of two filter priorities, then the old filter is deleted
-  (make-before-break). Until the delete, the old filter comes first and
-  takes every packet; a packet the old chain answers ``TC_ACT_UNSPEC`` goes
-  on to the new filter, as it would to any next filter.
+  (make-before-break). While both are in place, the one with the lower
+  priority number answers each packet with its whole chain; only a packet
+  it answers ``TC_ACT_UNSPEC`` goes on to the other, as to any next filter.
 
 XDP pins follow libxdp (``<bpffs>/xdp/dispatch-<ifindex>-<id>/prog<N>-prog``
 and ``-link``), all changes are made under ``flock(LOCK_EX)`` on

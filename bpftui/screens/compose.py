@@ -248,13 +248,13 @@ class ComposeScreen(NodeScreen):
         session = self.session
         if session is None:
             return ()
-        discovery = session.discovery
+        # Interfaces and tracepoints come from what was read at mount.
         if short == "interfaceselector.interfaces":
-            return sorted({i.name for i in discovery.interfaces()})
+            return sorted(self.facts.interfaces)
         if short == "names":
-            return [t.full_name for t in discovery.tracepoints()]
+            return sorted(self.facts.tracepoints)
         if short == "pid":
-            return [str(p.pid) for p in discovery.processes()]
+            return [str(p.pid) for p in session.discovery.processes()]
         if short == "bpffunctionname":
             return forms.elf_programs(compose.get_text(self.doc, "bytecode.path"))
         return self._functions(session, word)

@@ -34,7 +34,6 @@ CHAIN = "dispatch/chain.c"
 VARIANTS: tuple[tuple[str, Mapping[str, object]], ...] = (
     (CHAIN, {}),
     *((CHAIN, {"MARK": mark}) for mark in range(1, 11)),
-    *((CHAIN, {"MARK": 200 + i, "XDP_VERDICT": 2}) for i in range(10)),
 )
 
 
