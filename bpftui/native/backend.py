@@ -192,7 +192,7 @@ class NativeBackend:
         if parent is None:
             raise InputError(f"TC direction {direction!r}: not ingress or egress")
         ifname = netlink.describe(ifindex)
-        created = netlink.qdisc_clsact_ensure(ifindex)
+        created = self._ensure_clsact(ifindex)
         try:
             with owned(_prog_fd(program)) as fd:
                 netlink.filter_bpf_add(
@@ -201,9 +201,8 @@ class NativeBackend:
         except BaseException:
             if created:
                 netlink.qdisc_clsact_del(ifindex)
+                _remove_marker(self._qdisc_marker(ifindex))
             raise
-        if created:
-            os.makedirs(self._qdisc_marker(ifindex), exist_ok=True)
         checkpoint("attach")
         log.info("attached %s to %s %s (TC, priority %d)", program.name, ifname,
                  direction, priority)  # fmt: skip
@@ -211,6 +210,26 @@ class NativeBackend:
                   "priority": priority, "handle": handle,
                   "qdisc_created": created}  # fmt: skip
         return LinkRecord("tc", f"{ifname}/{direction}", program.id, detail=detail)
+
+    def _ensure_clsact(self, ifindex: int) -> bool:
+        """Make sure a clsact qdisc is there; True when this call added it.
+
+        The marker is written before the qdisc, so a process killed between
+        the two leaves a marker (the qdisc is then removed with the last
+        filter) rather than a qdisc nothing will ever remove.
+        """
+        marker = self._qdisc_marker(ifindex)
+        had_marker = os.path.isdir(marker)
+        os.makedirs(marker, exist_ok=True)
+        try:
+            created = netlink.qdisc_clsact_ensure(ifindex)
+        except BaseException:
+            if not had_marker:
+                _remove_marker(marker)
+            raise
+        if not created and not had_marker:
+            _remove_marker(marker)
+        return created
 
     def _qdisc_marker(self, ifindex: int) -> str:
         """The bpffs directory saying bpftui added this interface's clsact.
@@ -237,9 +256,7 @@ class NativeBackend:
                 if err.errno not in (errno.ENOENT, errno.EINVAL):
                     raise
             log.info("removed the clsact qdisc of %s", netlink.describe(ifindex))
-        os.rmdir(marker)
-        with contextlib.suppress(OSError):  # other markers still there
-            os.rmdir(os.path.dirname(marker))
+        _remove_marker(marker)
 
     # ------------------------------------------------------ perf-event kinds
 
@@ -839,3 +856,10 @@ def _map_entries(fd: int, map_id: int, limit: int) -> list[tuple[bytes, bytes]]:
         ctypes.memmove(key, next_key, map_info.key_size)
         previous = key
     return entries
+
+
+def _remove_marker(marker: str) -> None:
+    """Remove a clsact marker, and its parent once no other marker is there."""
+    os.rmdir(marker)
+    with contextlib.suppress(OSError):  # other markers still there
+        os.rmdir(os.path.dirname(marker))
