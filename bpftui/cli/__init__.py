@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose)
     if args.command is None:
         args.command = "tui"
-        args = parser.parse_args([*(argv or sys.argv[1:]), "tui"])
+        args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "tui"])
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

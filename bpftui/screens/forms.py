@@ -13,7 +13,6 @@ import contextlib
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from textual.suggester import Suggester
@@ -357,14 +356,14 @@ def file_paths(word: str) -> Iterable[str]:
 def elf_programs(path: str) -> list[str]:
     """Function names of the programs in a BPF object file, or none.
 
-    Uses core's image-label reader while core has no public inspect
-    function; any failure means no completions, never an error.
+    Any failure means no completions, never an error: the form's own check
+    reports a bad path.
     """
     try:
-        from bpftui.core.images._elf import summarize
+        from bpftui.core.bytecode import inspect_bytecode
 
-        return sorted(summarize(Path(path).read_bytes(), path).programs)
-    except (ImportError, OSError, BpftuiError, AttributeError):
+        return sorted(p.name for p in inspect_bytecode(path).programs)
+    except (OSError, BpftuiError):
         return []
 
 
