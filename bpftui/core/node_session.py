@@ -8,6 +8,7 @@ by :func:`bpftui.core.session.open_session`; :func:`kernel_session` and
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import time
@@ -24,7 +25,13 @@ from bpftui.core.backend import (
     KernelMap,
     KernelProgram,
 )
-from bpftui.core.errors import InputError, NotSupported, PermissionProblem
+from bpftui.core.errors import (
+    BpftuiError,
+    InputError,
+    NotSupported,
+    PermissionProblem,
+)
+from bpftui.core.hooks import hook_of_dict
 from bpftui.core.loader import (
     BytecodeResolver,
     Loader,
@@ -159,13 +166,17 @@ class NodeSession:
         for found in self.store.attachments():
             seen = mark_vanished(found, self.clock()) if _key(found) in gone else found
             attachments.setdefault(seen.ref, []).append(seen)
+        revisions: dict[tuple[Any, ...], Any] = {}
         return [
-            self._object_view(stored, attachments.get(stored.ref, []))
+            self._object_view(stored, attachments.get(stored.ref, []), revisions)
             for stored in self.store.objects()
         ]
 
     def _object_view(
-        self, stored: StoredObject, attachments: list[Attachment]
+        self,
+        stored: StoredObject,
+        attachments: list[Attachment],
+        revisions: dict[tuple[Any, ...], Any],
     ) -> ObjectStatusView:
         types = [a.condition_type for a in attachments]
         ctype = node.cluster_type(types, delete_failed=stored.delete_error is not None)
@@ -183,12 +194,43 @@ class NodeSession:
             name=stored.name,
             obj=stored.program(),
             condition=condition,
-            bpfprograms=[self._view(a) for a in attachments],
+            bpfprograms=[self._view(a, revisions) for a in attachments],
             applied_at=stored.applied_at,
         )
 
-    def _view(self, attachment: Attachment) -> BpfProgramView:
-        return bpfprogram_view(attachment, self.node_name)
+    def _view(
+        self,
+        attachment: Attachment,
+        revisions: dict[tuple[Any, ...], Any] | None = None,
+    ) -> BpfProgramView:
+        view = bpfprogram_view(attachment, self.node_name)
+        slot = self._live_slot(attachment, {} if revisions is None else revisions)
+        return view if slot == view.slot else dataclasses.replace(view, slot=slot)
+
+    def _live_slot(
+        self, attachment: Attachment, revisions: dict[tuple[Any, ...], Any]
+    ) -> int | None:
+        """The slot the program runs in now, not when it was attached.
+
+        Later changes on the same hook move programs between slots, so the
+        recorded slot goes stale; the hook is read once per status call.
+        """
+        recorded: int | None = attachment.detail.get("slot")
+        tree = attachment.detail.get("hook")
+        engine = getattr(self.loader.attacher, "engine", None)
+        if not tree or attachment.program is None or engine is None:
+            return recorded
+        key = tuple(sorted(tree.items()))
+        if key not in revisions:
+            try:
+                revisions[key] = engine.read(hook_of_dict(tree))
+            except BpftuiError:
+                revisions[key] = None
+        revision = revisions[key]
+        if revision is None:
+            return recorded
+        live: int | None = revision.slot_of(attachment.program.id)
+        return recorded if live is None else live
 
     # ------------------------------------------------------------ kernel
 

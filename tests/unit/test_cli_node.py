@@ -295,3 +295,24 @@ def test_capabilities_are_read_from_capeff(tmp_path):
     assert node_session.missing_capabilities(str(status)) == []
     status.write_text("CapEff:\t000000c000000000\n")  # CAP_BPF, CAP_PERFMON
     assert node_session.missing_capabilities(str(status)) == ["CAP_NET_ADMIN"]
+
+
+def test_status_shows_the_slot_a_program_runs_in_now(capsys, tmp_path, node):
+    """A program added later with a lower priority moves the first one down."""
+    first = tmp_path / "first.yaml"
+    first.write_text(GOOD.split("---\n")[1])
+    ahead = tmp_path / "ahead.yaml"
+    ahead.write_text(
+        GOOD.split("---\n")[1]
+        .replace("name: edge", "name: guard")
+        .replace("priority: 10", "priority: 1")
+    )
+    assert run(capsys, "apply", "-f", str(first))[0] == 0
+    assert run(capsys, "apply", "-f", str(ahead))[0] == 0
+
+    slots = {
+        view.owner_name: view.slot
+        for status in node.status()
+        for view in status.bpfprograms
+    }
+    assert slots == {"edge": 1, "guard": 0}
