@@ -275,3 +275,25 @@ def test_fuzz_mutated(seeds: list[bytes], data: st.DataObject) -> None:
 @given(body=st.binary(max_size=4096))
 def test_fuzz_random_after_an_elf_header(seeds: list[bytes], body: bytes) -> None:
     _inspect_or_elf_error(seeds[0][:64] + body)
+
+
+def test_inspecting_the_same_object_twice_reads_it_once(
+    bpf_objects: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second inspection of unchanged bytes reuses the first spec; changed
+    bytes under the same name are read again."""
+    source = next(iter(sorted(bpf_objects.values())))
+    path = tmp_path / "copy.o"
+    path.write_bytes(source.read_bytes())
+    calls: list[str] = []
+    real = elf.inspect_bytes
+    monkeypatch.setattr(
+        elf, "inspect_bytes", lambda data, name: calls.append(name) or real(data, name)
+    )
+    first = elf.inspect_object(path)
+    assert elf.inspect_object(path) is first
+    assert len(calls) == 1
+
+    path.write_bytes(source.read_bytes() + b"\0" * 8)
+    elf.inspect_object(path)
+    assert len(calls) == 2
