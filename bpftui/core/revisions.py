@@ -557,7 +557,11 @@ class Dispatchers:
     def freplace_works(self) -> bool:
         """Whether extensions load here (asked of the backend once)."""
         if self._freplace is None:
-            found = [f for f in self.backend.features() if f.name == "freplace"]
+            one = getattr(self.backend, "feature", None)
+            if one is not None:
+                found = [one("freplace")]
+            else:
+                found = [f for f in self.backend.features() if f.name == "freplace"]
             self._freplace = bool(found and found[0].available)
         return self._freplace
 

@@ -458,6 +458,12 @@ class NativeBackend:
 
         return probe_all()
 
+    def feature(self, name: str) -> Feature:
+        """Probe one capability (a name of :meth:`features` without network)."""
+        from bpftui.native.probes import probe
+
+        return probe(name)
+
     # ------------------------------------------- what dispatchers need more
 
     def program_info(self, prog_id: int) -> KernelProgram | None:

@@ -104,13 +104,12 @@ class Btf(BtfBlob):
             InputError: a FUNC or a type it uses is malformed.
         """
         words, offsets, first = self.words, self._offsets, self.start_id
-        shapes, found = self._shapes, []
         with self._reading():
-            # The hot loop of rendering: one memo lookup per function.
-            for type_id, name in zip(func_ids, names, strict=True):
-                head, tail = shapes[words[offsets[type_id - first] + 2]]
-                found.append(head + name + tail)
-        return found
+            # The hot loops of rendering, as comprehensions: each FUNC's
+            # FUNC_PROTO, its memoized shape, then the name put in it.
+            protos = [words[offsets[type_id - first] + 2] for type_id in func_ids]
+            shapes = map(self._shapes.__getitem__, protos)
+            return [h + n + t for (h, t), n in zip(shapes, names, strict=True)]
 
     def prototype(self, func_id: int) -> str:
         """A FUNC rendered as a C declaration: ``int do_unlinkat(int dfd, ...)``.
@@ -169,6 +168,10 @@ class Btf(BtfBlob):
 
     def _compute_shape(self, proto: int) -> tuple[str, str]:
         """The text of a prototype before and after the function's name."""
+        if self.start_id <= proto < self.end_id:
+            shape = self._local_shape(self._offsets[proto - self.start_id])
+            if shape is not None:
+                return shape
         if proto < self.start_id and self.base is not None:
             return self.base._shape(proto)
         btf, at = self._owner(proto)
@@ -183,6 +186,23 @@ class Btf(BtfBlob):
         text = self._declare(btf.words[at + 2], _NAME_MARK + call)
         head, _, tail = text.partition(_NAME_MARK)
         return head, tail
+
+    def _local_shape(self, at: int) -> tuple[str, str] | None:
+        """The common shape, inline: a prototype of this blob returning a
+        type with a prefix. None sends anything else to the general path.
+        """
+        words = self.words
+        info, ret = words[at + 1], words[at + 2]
+        if info >> 24 & 0x1F != FUNC_PROTO:
+            return None
+        prefix = self._prefixes[ret] if ret >= self.start_id else self._prefix(ret)
+        if prefix is None:
+            return None
+        first = at + 3
+        half = first >> 1
+        pairs = self._pair_views()[first & 1][half : half + (info & 0xFFFF)]
+        params = ", ".join(map(self._param_text.__getitem__, pairs)) or "void"
+        return prefix, f"({params})"
 
     def _param_list(self, proto: int) -> str:
         if proto < self.start_id and self.base is not None:
