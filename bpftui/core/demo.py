@@ -353,7 +353,7 @@ class DemoBackend:
         }
         self._clsact.add(ifindex)
         return self._add_link(
-            "tc", f"{ifname} {direction}", prog, None, detail=detail, hook=hook
+            "tc", f"{ifname}/{direction}", prog, None, detail=detail, hook=hook
         )
 
     def attach_tracepoint(
@@ -377,7 +377,7 @@ class DemoBackend:
         self._maybe_fail("attach_kprobe")
         self._require("kprobes", f"attach a kprobe to {func_name}")
         prog = self._live(program, "kprobe")
-        point = f"{func_name}+{offset}" if offset else func_name
+        point = f"{func_name}+{offset:#x}" if offset else func_name
         detail = {"retprobe": retprobe}
         return self._add_link("kprobe", point, prog, link_pin, detail=detail, hook=None)
 
@@ -396,7 +396,7 @@ class DemoBackend:
         prog = self._live(program, "uprobe")
         if not binary_path.startswith("/"):
             raise InputError(f"uprobe target '{binary_path}': not an absolute path")
-        point = f"{binary_path}:{offset:#x}"
+        point = f"{binary_path}+{offset:#x}"
         detail = {"retprobe": retprobe, "pid": pid}
         return self._add_link("uprobe", point, prog, link_pin, detail=detail, hook=None)
 

@@ -16,6 +16,19 @@ from textual.widgets import DataTable
 from bpftui.screens.compose import ComposeScreen
 from bpftui.screens.programs import ProgramsScreen
 
+
+@pytest.fixture(autouse=True)
+def _no_timed_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Screens read the node once on mount; their periodic refresh must not
+    fire while a picture is taken on a slow machine (the live refresh has its
+    own interaction tests)."""
+    from bpftui.screens.details import DetailsScreen
+    from bpftui.screens.interfaces import InterfacesScreen
+
+    for screen in (ProgramsScreen, DetailsScreen, InterfacesScreen):
+        monkeypatch.setattr(screen, "REFRESH_SECONDS", 3600.0)
+
+
 pytestmark = pytest.mark.snapshot
 
 

@@ -308,7 +308,7 @@ def test_uprobe_target_and_function_are_resolved(session):
     assert view.condition.type == "Loaded"
     symbol = next(s for s in session.discovery.symbols("libc") if s.name == "malloc")
     (link,) = [k for k in session.kernel_links() if k.prog_id == view.program_id]
-    assert link.attach_point == f"{symbol.binary}:{symbol.offset + 4:#x}"
+    assert link.attach_point == f"{symbol.binary}+{symbol.offset + 4:#x}"
 
 
 def test_unknown_uprobe_function_is_not_loaded_with_a_hint(session):

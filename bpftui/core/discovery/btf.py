@@ -13,8 +13,9 @@ a prototype's text around the function name.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from typing import Final, TypeVar
 
 from bpftui.native.btf import (
@@ -108,6 +109,7 @@ class Btf(BtfBlob):
             # The hot loops of rendering, as comprehensions: each FUNC's
             # FUNC_PROTO, its memoized shape, then the name put in it.
             protos = [words[offsets[type_id - first] + 2] for type_id in func_ids]
+            self._fill_shapes(protos)
             shapes = map(self._shapes.__getitem__, protos)
             return [h + n + t for (h, t), n in zip(shapes, names, strict=True)]
 
@@ -148,18 +150,17 @@ class Btf(BtfBlob):
         text, str_base = self._text, self.str_base
         if text is None:
             return [self.name(type_id) for type_id in self.function_ids]
-        names = []
+        ids = self.function_ids
+        local = [words[offsets[type_id - first]] - str_base for type_id in ids]
+        string = self.string  # split BTF may name a function with a base string
         try:
             # The hot loop of start-up: each name sliced out of one str.
-            for type_id in self.function_ids:
-                name_off = words[offsets[type_id - first]] - str_base
-                if name_off < 0:  # split BTF naming a function with a base string
-                    names.append(self.string(name_off + str_base))
-                else:
-                    names.append(text[name_off : text.index("\0", name_off)])
+            return [
+                text[at : text.index("\0", at)] if at >= 0 else string(at + str_base)
+                for at in local
+            ]
         except ValueError:
             raise BtfError(self.source, "a function name is out of range") from None
-        return names
 
     def _shape(self, proto: int) -> tuple[str, str]:
         if proto < self.start_id and self.base is not None:
@@ -168,10 +169,6 @@ class Btf(BtfBlob):
 
     def _compute_shape(self, proto: int) -> tuple[str, str]:
         """The text of a prototype before and after the function's name."""
-        if self.start_id <= proto < self.end_id:
-            shape = self._local_shape(self._offsets[proto - self.start_id])
-            if shape is not None:
-                return shape
         if proto < self.start_id and self.base is not None:
             return self.base._shape(proto)
         btf, at = self._owner(proto)
@@ -187,22 +184,62 @@ class Btf(BtfBlob):
         head, _, tail = text.partition(_NAME_MARK)
         return head, tail
 
-    def _local_shape(self, at: int) -> tuple[str, str] | None:
-        """The common shape, inline: a prototype of this blob returning a
-        type with a prefix. None sends anything else to the general path.
+    def _fill_shapes(self, protos: list[int]) -> None:
+        """Memoize the shapes of ``protos`` in bulk, in order of first use.
+
+        The common case is rendered inline: a FUNC_PROTO of this blob whose
+        return type has a prefix. Its parameters are memoized in bulk first,
+        so joining them is all memo hits. Anything else takes the general
+        path when first looked up.
         """
-        words = self.words
-        info, ret = words[at + 1], words[at + 2]
+        shapes = self._shapes
+        pending = [
+            found
+            for proto in dict.fromkeys(protos)
+            if proto not in shapes and (found := self._plain_proto(proto)) is not None
+        ]
+        self._fill_params(chain.from_iterable(pairs for _, _, pairs in pending))
+        param, join = self._param_text.__getitem__, ", ".join
+        for proto, prefix, pairs in pending:
+            shapes[proto] = (prefix, f"({join(map(param, pairs)) or 'void'})")
+
+    def _plain_proto(self, proto: int) -> tuple[int, str, memoryview] | None:
+        """(proto, return prefix, param pairs) of a common FUNC_PROTO, or None."""
+        if not self.start_id <= proto < self.end_id:
+            return None
+        at = self._offsets[proto - self.start_id]
+        info, ret = self.words[at + 1], self.words[at + 2]
         if info >> 24 & 0x1F != FUNC_PROTO:
             return None
         prefix = self._prefixes[ret] if ret >= self.start_id else self._prefix(ret)
         if prefix is None:
             return None
-        first = at + 3
-        half = first >> 1
-        pairs = self._pair_views()[first & 1][half : half + (info & 0xFFFF)]
-        params = ", ".join(map(self._param_text.__getitem__, pairs)) or "void"
-        return prefix, f"({params})"
+        half = (at + 3) >> 1
+        pairs = self._pair_views()[(at + 3) & 1][half : half + (info & 0xFFFF)]
+        return proto, prefix, pairs
+
+    def _fill_params(self, pairs: Iterable[int]) -> None:
+        """Memoize the text of many (name, type) pairs, in order of first use.
+
+        The common case inline: a named parameter whose type has a prefix and
+        whose name is in this blob's ASCII strings. The memo computes the
+        rest when first looked up.
+        """
+        params, prefixes, text = self._param_text, self._prefixes, self._text
+        start, str_base = self.start_id, self.str_base
+        for pair in dict.fromkeys(pairs):
+            if pair in params:
+                continue
+            name_off, param_type = _unpair(pair)
+            offset = name_off - str_base
+            if text is None or offset <= 0 or param_type < start:
+                continue
+            prefix = prefixes[param_type]
+            end = text.find("\0", offset)
+            if prefix is None or end < 0:
+                continue
+            name = text[offset:end]
+            params[pair] = prefix + name if name else prefix.rstrip()
 
     def _param_list(self, proto: int) -> str:
         if proto < self.start_id and self.base is not None:
