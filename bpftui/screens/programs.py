@@ -92,6 +92,7 @@ class ProgramsScreen(NodeScreen):
         self.rows: list[ProgramRow] = []
         self._wanted: str | None = None  # Kind/name to put the cursor on
         self._shown_keys: list[str] = []
+        self._shown_rows: tuple[Any, ...] | None = None
         self._samples: dict[int, Sample] = {}
 
     def compose_body(self) -> ComposeResult:
@@ -143,6 +144,7 @@ class ProgramsScreen(NodeScreen):
     def _set_columns(self) -> None:
         table = self.query_one(DataTable)
         table.clear(columns=True)
+        self._shown_rows = None
         names = COLUMNS + (STATS_COLUMNS if self.stats else ())
         for name in names:
             table.add_column(name, key=name)
@@ -160,9 +162,14 @@ class ProgramsScreen(NodeScreen):
         if keys != self._shown_keys:  # columns anew, so widths shrink with rows
             self._shown_keys = keys
             self._set_columns()
-        table.clear()
-        for row in visible:
-            table.add_row(*self._cells(row), key=row.key)
+        drawn = (self.app.theme, *visible)
+        if drawn != self._shown_rows:
+            # Redraw only what changed: a table cleared behind a modal screen
+            # gets its column widths back only when it is shown again.
+            self._shown_rows = drawn
+            table.clear()
+            for row in visible:
+                table.add_row(*self._cells(row), key=row.key)
         target = self._take_wanted(visible) or keep
         if target is not None and target.key in table.rows:
             table.move_cursor(row=table.get_row_index(target.key), animate=False)

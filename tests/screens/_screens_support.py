@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from textual.widgets import Input
+from textual import events
+from textual.widgets import DataTable, Input
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from bpftui.core.demo_scenario import seed
@@ -45,13 +46,23 @@ async def settle(pilot: Any) -> None:
     """Let every worker finish and every message be handled.
 
     Text cursors stop blinking too, so a picture never catches one half-way.
+    A DataTable measures its columns when its screen goes idle, which a
+    screen under a modal, or a busy machine, may not reach before the
+    picture is taken; the measuring is done here, so pictures never depend
+    on that timing.
     """
-    for _ in range(3):
-        for worker in list(pilot.app.workers):
+    for _ in range(20):
+        workers = [w for w in pilot.app.workers if not w.is_finished]
+        for worker in workers:
             # A timer may start an exclusive worker that cancels this one.
             with contextlib.suppress(WorkerCancelled, WorkerFailed):
                 await worker.wait()
         await pilot.pause()
+        if not workers and not any(w for w in pilot.app.workers if not w.is_finished):
+            break
+    for screen in pilot.app.screen_stack:
+        for table in screen.query(DataTable):
+            await table._on_idle(events.Idle())
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
     await pilot.pause()
