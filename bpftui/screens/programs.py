@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -93,6 +95,7 @@ class ProgramsScreen(NodeScreen):
         self._wanted: str | None = None  # Kind/name to put the cursor on
         self._shown_keys: list[str] = []
         self._shown_rows: tuple[Any, ...] | None = None
+        self._widths: tuple[int, ...] = ()
         self._samples: dict[int, Sample] = {}
 
     def compose_body(self) -> ComposeResult:
@@ -141,13 +144,17 @@ class ProgramsScreen(NodeScreen):
 
     # -- drawing
 
-    def _set_columns(self) -> None:
+    def _set_columns(self, widths: Sequence[int] = ()) -> None:
+        # Widths are measured here, not left to the table: a DataTable
+        # measures on idle, which a screen under a modal never reaches, and
+        # then shows columns as narrow as their headers.
         table = self.query_one(DataTable)
         table.clear(columns=True)
         self._shown_rows = None
+        self._widths = tuple(widths)
         names = COLUMNS + (STATS_COLUMNS if self.stats else ())
-        for name in names:
-            table.add_column(name, key=name)
+        for name, width in itertools.zip_longest(names, widths[: len(names)]):
+            table.add_column(name, key=name, width=width)
 
     def _visible_rows(self) -> list[ProgramRow]:
         needle = self.query_one("#programs-filter", Input).value.strip().lower()
@@ -159,17 +166,17 @@ class ProgramsScreen(NodeScreen):
         keep = self.highlighted_row()
         visible = self._visible_rows()
         keys = [r.key for r in visible]
-        if keys != self._shown_keys:  # columns anew, so widths shrink with rows
+        cells = [self._cells(row) for row in visible]
+        widths = _widths(COLUMNS + (STATS_COLUMNS if self.stats else ()), cells)
+        if keys != self._shown_keys or widths != self._widths:
             self._shown_keys = keys
-            self._set_columns()
+            self._set_columns(widths)
         drawn = (self.app.theme, *visible)
         if drawn != self._shown_rows:
-            # Redraw only what changed: a table cleared behind a modal screen
-            # gets its column widths back only when it is shown again.
             self._shown_rows = drawn
             table.clear()
-            for row in visible:
-                table.add_row(*self._cells(row), key=row.key)
+            for row, row_cells in zip(visible, cells, strict=True):
+                table.add_row(*row_cells, key=row.key)
         target = self._take_wanted(visible) or keep
         if target is not None and target.key in table.rows:
             table.move_cursor(row=table.get_row_index(target.key), animate=False)
@@ -297,3 +304,13 @@ def _opt(value: Any, fmt: Any = str) -> Any:
 def refs_of(rows: Sequence[ProgramRow]) -> set[str]:
     """The applied objects among rows (tests and the palette use it)."""
     return {r.ref for r in rows if r.ref}
+
+
+def _widths(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[int, ...]:
+    """Each column's width: its widest cell or its header."""
+    widths = [cell_len(name) for name in names]
+    for cells in rows:
+        for i, cell in enumerate(cells[: len(widths)]):
+            text = cell.plain if isinstance(cell, Text) else str(cell)
+            widths[i] = max(widths[i], cell_len(text))
+    return tuple(widths)
