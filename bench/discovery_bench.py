@@ -8,13 +8,15 @@ time). Rows:
 * ``bpftool btf dump file`` with its output thrown away (``> /dev/null``)
   and with it read through a pipe (``| grep -c "FUNC '"``, as one counts
   functions with it): the reference.
-* bpftui cold, no cache: the catalogue ready to browse (names, modules;
-  each prototype rendered when first shown), and with every prototype
-  rendered; both in a running process and as a whole fresh process
-  (interpreter start and imports included).
+* bpftui cold, no cache, every prototype rendered: with the C twins
+  (``bpftui/native/_cbtf.c``, built by ``pip install`` when a compiler is
+  present) in a running process and as a whole fresh process (interpreter
+  start and imports included); then the pure-Python path a machine without
+  a compiler runs (``BPFTUI_PURE_PYTHON=1``), also with its catalogue ready
+  to browse before the prototypes (each rendered when first shown).
 * bpftui warm: a second start, reading the cache.
 * filtering per keystroke: substring and fuzzy, several queries, and each
-  prefix of a typed word as a user types it.
+  prefix of a typed word as a user types it; C twin and pure Python.
 * memory: Python's peak allocation while building the catalogue, and the
   peak RSS of a fresh process that builds it.
 """
@@ -22,6 +24,7 @@ time). Rows:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -29,12 +32,13 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bpftui.core.discovery.functions import KernelFunctions, load_functions
+from bpftui.native.speedups import PURE_PYTHON_ENV, report
 
 QUERIES = ["t", "tcp", "tcp_v4_c", "do_unlinkat", "kmalloc", "xyzzy"]
 TYPED = "tcp_v4_connect"
@@ -79,29 +83,54 @@ def bench_bpftool(btf: str, runs: int) -> tuple[float, float] | None:
 # ------------------------------------------------------------------ bpftui
 
 
-def bench_cold(btf_dir: str, runs: int) -> tuple[float, float]:
-    ready = best(
-        runs, lambda: load_functions(btf_dir, use_cache=False, background=True)
-    )
-    rendered = best(
-        runs, lambda: load_functions(btf_dir, use_cache=False, background=False)
-    )
-    row("bpftui cold, in process: catalogue ready (lazy prototypes)", ms(ready))
-    row("bpftui cold, in process: every prototype rendered", ms(rendered))
+@contextlib.contextmanager
+def pure_python(on: bool) -> Iterator[None]:
+    """Run the block with the C twins off (``on``) or as installed."""
+    before = os.environ.pop(PURE_PYTHON_ENV, None)
+    if on:
+        os.environ[PURE_PYTHON_ENV] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(PURE_PYTHON_ENV, None)
+        if before is not None:
+            os.environ[PURE_PYTHON_ENV] = before
+
+
+def engine(pure: bool, twin: str = "_cbtf") -> str:
+    if pure:
+        return "pure Python"
+    return "C twin" if report()[twin] else "pure Python (C twin not built)"
+
+
+def bench_cold(btf_dir: str, runs: int, pure: bool) -> tuple[float, float]:
+    with pure_python(pure):
+        ready = best(
+            runs, lambda: load_functions(btf_dir, use_cache=False, background=True)
+        )
+        rendered = best(
+            runs, lambda: load_functions(btf_dir, use_cache=False, background=False)
+        )
+    label = f"bpftui cold, {engine(pure)}, in process"
+    if pure:
+        row(f"{label}: catalogue ready", ms(ready), "(prototypes on first show)")
+    row(f"{label}: every prototype", ms(rendered))
     return ready, rendered
 
 
-def bench_cold_process(btf_dir: str, runs: int) -> float:
+def bench_cold_process(btf_dir: str, runs: int, pure: bool) -> float:
     code = (
         "from bpftui.core.discovery.functions import load_functions;"
         f"load_functions({btf_dir!r}, use_cache=False, background=False)"
     )
-    whole = best(runs, lambda: subprocess.run([sys.executable, "-c", code], check=True))
-    row(
-        "bpftui cold, fresh process, every prototype rendered",
-        ms(whole),
-        "(+ interpreter)",
-    )
+    env = dict(os.environ)
+    env.pop(PURE_PYTHON_ENV, None)
+    if pure:
+        env[PURE_PYTHON_ENV] = "1"
+    command = [sys.executable, "-c", code]
+    whole = best(runs, lambda: subprocess.run(command, check=True, env=env))
+    label = f"bpftui cold, {engine(pure)}, fresh process: every prototype"
+    row(label, ms(whole), "(+ interpreter, imports)")
     return whole
 
 
@@ -112,7 +141,13 @@ def bench_warm(btf_dir: str, cache: str, runs: int) -> float:
     return warm
 
 
-def bench_filters(catalogue: KernelFunctions, runs: int) -> float:
+def bench_filters(btf_dir: str, cache: str, runs: int, pure: bool) -> float:
+    with pure_python(pure):
+        catalogue = load_functions(btf_dir, cache)  # its own index, this engine's
+        return _filters(catalogue, runs, engine(pure, "_csearch"))
+
+
+def _filters(catalogue: KernelFunctions, runs: int, how: str) -> float:
     index = catalogue.search_index
     catalogue.filter("warm-up", fuzzy=True)  # joins the names once, as a UI would
     worst = 0.0
@@ -126,10 +161,11 @@ def bench_filters(catalogue: KernelFunctions, runs: int) -> float:
 
             taken = best(runs, once)
             _, total = catalogue.filter(query, fuzzy=fuzzy)
-            row(f"filter {kind:9} {query!r:14} ({total} matches)", ms(taken))
+            label = f"{how}: filter {kind:9} {query!r:14} ({total} matches)"
+            row(label, ms(taken))
             worst = max(worst, taken)
         slowest = max(_typing(catalogue, fuzzy, runs))
-        row(f"typing {TYPED!r} ({kind}), slowest keystroke", ms(slowest))
+        row(f"{how}: typing {TYPED!r} ({kind}), slowest key", ms(slowest))
         worst = max(worst, slowest)
     return worst
 
@@ -204,20 +240,30 @@ def main() -> int:
 
     print("reading every kernel function with its prototype")
     reference = bench_bpftool(vmlinux, args.runs)
-    ready, rendered = bench_cold(args.btf_dir, args.runs)
-    bench_cold_process(args.btf_dir, max(3, args.runs // 2))
+    _, fast = bench_cold(args.btf_dir, args.runs, pure=False)
+    fresh = bench_cold_process(args.btf_dir, max(3, args.runs // 2), pure=False)
+    ready, slow = bench_cold(args.btf_dir, args.runs, pure=True)
+    bench_cold_process(args.btf_dir, max(3, args.runs // 2), pure=True)
     if reference:
-        devnull, piped = reference
-        row("bpftui ready / bpftool > /dev/null", f"{ready / devnull:8.2f} x")
-        row("bpftui all rendered / bpftool > /dev/null", f"{rendered / devnull:8.2f} x")
-        row("bpftui all rendered / bpftool | grep", f"{rendered / piped:8.2f} x")
+        devnull, _ = reference
+        ratios = [
+            (f"{engine(False)}, in process, every prototype", fast),
+            (f"{engine(False)}, fresh process, every prototype", fresh),
+            ("pure Python, in process, catalogue ready", ready),
+            ("pure Python, in process, every prototype", slow),
+        ]
+        for label, taken in ratios:
+            row(f"bpftui / bpftool > /dev/null: {label}", f"{taken / devnull:8.2f} x")
 
     with tempfile.TemporaryDirectory() as cache:
         print("\nsecond start")
         bench_warm(args.btf_dir, cache, args.runs)
         print("\nfiltering every kernel function, per keystroke (limit 200 rows)")
-        worst = bench_filters(load_functions(args.btf_dir, cache), args.runs)
-        row("slowest keystroke of all", ms(worst), "(goal < 20 ms)")
+        worst = bench_filters(args.btf_dir, cache, args.runs, pure=False)
+        slowest = f"{engine(False, '_csearch')}: slowest keystroke of all"
+        row(slowest, ms(worst), "(goal < 20 ms)")
+        worst = bench_filters(args.btf_dir, cache, args.runs, pure=True)
+        row("pure Python: slowest keystroke of all", ms(worst), "(goal < 20 ms)")
         print("\nmemory")
         bench_memory(args.btf_dir, cache)
     return 0

@@ -132,6 +132,7 @@ class KernelProgram:
     run_time_ns: int | None = None
     verified_insns: int | None = None
     pinned: tuple[str, ...] = ()
+    holders: tuple[str, ...] = ()  # processes with it open: ``"systemd(1)"``
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,7 @@ class _Prog:
     attach_prog_id: int | None = None
     rodata: dict[str, bytes] = field(default_factory=dict)
     foreign: bool = False
+    holders: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -433,7 +434,7 @@ class DemoBackend:
                 errno.EBUSY,
                 hint="another extension replaces that function already",
             )
-        point = f"{target.name}:{func_name}"
+        point = f"prog {target_prog_id}/{func_name}"  # as the kernel backend
         detail = {"target_prog_id": target_prog_id, "func_name": func_name}
         link = self._add_link(
             "freplace", point, prog, link_pin, detail=detail, hook=hook
@@ -595,9 +596,17 @@ class DemoBackend:
     # ------------------------------------------------------------ demo extras
 
     def add_foreign_program(
-        self, name: str, prog_type: str, *, pin: str | None = None
+        self,
+        name: str,
+        prog_type: str,
+        *,
+        pin: str | None = None,
+        holder: str | None = None,
     ) -> int:
-        """Load a program bpftui did not make (systemd's, xdp-loader's ...)."""
+        """Load a program bpftui did not make (systemd's, xdp-loader's ...).
+
+        ``holder`` is the process said to hold it open: ``"systemd(1)"``.
+        """
         prog = _Prog(
             id=self._take_id("prog"),
             name=name[:_BPF_OBJ_NAME_LEN],
@@ -607,6 +616,7 @@ class DemoBackend:
             loaded_at=self.clock(),
             map_ids={},
             foreign=True,
+            holders=(holder,) if holder else (),
         )
         if pin:
             prog.pins.add(pin)
@@ -748,6 +758,7 @@ class DemoBackend:
             run_time_ns=int(seconds * rate * 85),
             verified_insns=40 + len(prog.function) * 7,
             pinned=tuple(sorted(prog.pins)),
+            holders=prog.holders,
         )
 
     def _stats_seconds(self, since: float) -> float:

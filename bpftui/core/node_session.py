@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from bpftui.core import api, node
@@ -25,6 +25,7 @@ from bpftui.core.backend import (
     KernelMap,
     KernelProgram,
 )
+from bpftui.core.dispatchers import XDP_PIN_DIR
 from bpftui.core.errors import (
     BpftuiError,
     InputError,
@@ -61,6 +62,7 @@ DEMO_LABELS: Mapping[str, str] = {
 }
 DEMO_EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z: demo times read the same
 DEMO_UNSUPPORTED_ENV = "BPFTUI_DEMO_UNSUPPORTED"
+OTHERS_MAX_AGE = 1.0  # seconds owner_of trusts its last read of the kernel
 
 # Capabilities by number (linux/capability.h).
 _CAP_BITS: Mapping[str, int] = {
@@ -106,7 +108,9 @@ class NodeSession:
         self.node_name = identity.name
         self.node_labels = identity.labels
         self.clock = clock
-        self.foreign_owners: dict[int, str] = {}  # prog id -> who made it
+        self._bpffs = os.path.dirname(bpffs_root.rstrip("/"))
+        self._others: dict[int, str] = {}  # prog id -> who else holds it
+        self._others_read: float | None = None
         self.loader = Loader(
             backend,
             store,
@@ -235,7 +239,11 @@ class NodeSession:
     # ------------------------------------------------------------ kernel
 
     def kernel_programs(self) -> Sequence[KernelProgram]:
-        return self.backend.programs()
+        programs = self.backend.programs()
+        ours = {a.program.id for a in self.store.attachments() if a.program is not None}
+        self._others = foreign_owners(programs, self._bpffs, ours)
+        self._others_read = time.monotonic()
+        return programs
 
     def kernel_links(self) -> Sequence[KernelLink]:
         return self.backend.links()
@@ -249,20 +257,75 @@ class NodeSession:
         return self.backend.map_entries(map_id, limit=limit)
 
     def owner_of(self, prog_id: int) -> str | None:
-        """``Kind/name`` of the applied object whose program has this id."""
+        """``Kind/name`` of the applied object whose program has this id, else
+        who else holds it (:func:`foreign_owner`), as of the last second."""
         for attachment in self.store.attachments():
             if attachment.program is not None and attachment.program.id == prog_id:
                 return attachment.ref
-        return None
+        read = self._others_read
+        if read is None or time.monotonic() - read > OTHERS_MAX_AGE:
+            try:
+                self.kernel_programs()
+            except BpftuiError:  # no privileges: only bpftui's own are known
+                self._others_read = time.monotonic()
+        return self._others.get(prog_id)
 
     def set_stats(self, enabled: bool) -> None:
         self.backend.set_stats(enabled)
 
     def doctor(self) -> Sequence[Feature]:
-        return self.backend.features()
+        return [*self.backend.features(), speedups_feature()]
 
     def close(self) -> None:
         self.store.close()
+
+
+def foreign_owners(
+    programs: Sequence[KernelProgram], bpffs: str, ours: Collection[int] = ()
+) -> dict[int, str]:
+    """Who else runs each program, by program id, from what the kernel shows.
+
+    The processes holding it open (``systemd(1)``), else ``libxdp`` for a
+    program pinned in a libxdp dispatcher's directory and for the dispatcher
+    that directory is named after (xdp-loader's, or another libxdp user's).
+    bpftui's own programs (``ours``) and a dispatcher running any of them
+    are left out, as is a program nothing speaks for: never guessed from
+    its name.
+    """
+    prefix = os.path.join(bpffs, XDP_PIN_DIR, "dispatch-")
+    owners: dict[int, str] = {}
+    shared: set[int] = set()  # dispatchers running a program of bpftui's
+    for program in programs:
+        for path in program.pinned:
+            if not path.startswith(prefix):
+                continue
+            # dispatch-<ifindex>-<dispatcher id>/<pin>
+            named = path[len(prefix) :].split("/", 1)[0].rpartition("-")[2]
+            dispatcher = int(named) if named.isdigit() else None
+            if program.id in ours:
+                shared.add(dispatcher or 0)
+                continue
+            owners[program.id] = "libxdp"
+            if dispatcher is not None:
+                owners.setdefault(dispatcher, "libxdp")
+    for program in programs:
+        if program.holders and program.id not in ours:
+            owners[program.id] = ", ".join(program.holders)
+    return {prog_id: who for prog_id, who in owners.items() if prog_id not in shared}
+
+
+def speedups_feature() -> Feature:
+    """Whether bpftui's C twins of its hottest loops are in use."""
+    from bpftui.native import speedups
+
+    used = speedups.report()
+    missing = [name for name, there in used.items() if not there]
+    if not missing:
+        return Feature("c-speedups", True, "BTF prototypes and name search in C")
+    if os.environ.get(speedups.PURE_PYTHON_ENV, "") not in ("", "0"):
+        return Feature("c-speedups", False, f"off: {speedups.PURE_PYTHON_ENV} is set")
+    detail = f"not built: {', '.join(missing)}; pure Python runs (slower)"
+    return Feature("c-speedups", False, detail, needs="a C compiler at pip install")
 
 
 # ---------------------------------------------------------------- views
@@ -367,7 +430,7 @@ def demo_session(*, clock: Clock | None = None) -> NodeSession:
         unsupported=[f for f in unsupported.split(",") if f],
         generic_only=[i for i, name in interfaces.items() if name == "lo"],
     )
-    foreign = _seed_demo_kernel(backend, interfaces)
+    _seed_demo_kernel(backend, interfaces)
     session = NodeSession(
         backend,
         StateStore.in_memory(clock=now),
@@ -378,7 +441,6 @@ def demo_session(*, clock: Clock | None = None) -> NodeSession:
         bytecode=demo_bytecode,
         tidy_dirs=False,
     )
-    session.foreign_owners = foreign
     holder["session"] = session
     return session
 
@@ -389,19 +451,17 @@ def _demo_clock() -> Clock:
     return lambda: DEMO_EPOCH + (time.monotonic() - start)
 
 
-def _seed_demo_kernel(backend: Any, interfaces: Mapping[int, str]) -> dict[int, str]:
+def _seed_demo_kernel(backend: Any, interfaces: Mapping[int, str]) -> None:
     """What the demo node runs before bpftui: systemd's programs, and an
     xdp-loader dispatcher on eth1 that bpftui's XDP programs can join."""
-    owners: dict[int, str] = {}
     for name in ("sd_devices", "sd_fw_egress", "sd_fw_ingress"):
-        owners[backend.add_foreign_program(name, "cgroup_skb")] = "systemd"
+        backend.add_foreign_program(name, "cgroup_skb", holder="systemd(1)")
     eth1 = next((i for i, n in interfaces.items() if n == "eth1"), None)
     if eth1 is not None:
-        owners.update(_seed_xdp_loader(backend, eth1))
-    return owners
+        _seed_xdp_loader(backend, eth1)
 
 
-def _seed_xdp_loader(backend: Any, ifindex: int) -> dict[int, str]:
+def _seed_xdp_loader(backend: Any, ifindex: int) -> None:
     from bpftui.core import dispatchers as d
     from bpftui.core.backend import LoadSpec
     from bpftui.core.revisions import DISPATCHER_OBJECTS
@@ -435,7 +495,6 @@ def _seed_xdp_loader(backend: Any, ifindex: int) -> dict[int, str]:
     )
     backend.attach_freplace(member, dispatcher.id, "prog0", link_pin=link_pin)
     backend.unpin(f"{staging}/dispatcher")
-    return {dispatcher.id: "xdp-loader", member.id: "xdp-loader"}
 
 
 def demo_chains(
@@ -467,8 +526,7 @@ def demo_chains(
                 m.name,
                 m.priority,
                 proceed_on_names(hook.kind, m.chain_mask),
-                session.owner_of(m.prog_id or 0)
-                or session.foreign_owners.get(m.prog_id or 0),
+                session.owner_of(m.prog_id or 0),
             )
             for i, m in enumerate(revision.members)
         )

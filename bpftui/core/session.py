@@ -248,7 +248,8 @@ class Session(Protocol):
     ) -> Sequence[tuple[bytes, bytes]]: ...
 
     def owner_of(self, prog_id: int) -> str | None:
-        """``Kind/name`` of the applied object that made a kernel program."""
+        """``Kind/name`` of the applied object that made a kernel program, or
+        who else runs it (``systemd(1)``, ``libxdp``); None when unknown."""
 
     def set_stats(self, enabled: bool) -> None: ...
 

@@ -332,10 +332,11 @@ class NativeBackend:
             link_fd = check(
                 libbpf().bpf_raw_tracepoint_open(None, fd), entity, "attach"
             )
+            traced = _traced_function(fd)
         with owned(link_fd):
             link_id = _pin_link(link_fd, link_pin, entity)
         return LinkRecord(
-            "tracing", program.name, program.id, id=link_id, pin_path=link_pin
+            "tracing", traced or program.name, program.id, id=link_id, pin_path=link_pin
         )
 
     def attach_freplace(
@@ -420,7 +421,7 @@ class NativeBackend:
     # --------------------------------------------------------------- tables
 
     def programs(self) -> Sequence[KernelProgram]:
-        return info.kernel_programs(info.pin_index())
+        return info.kernel_programs(info.pin_index(), info.program_holders())
 
     def links(self) -> Sequence[KernelLink]:
         return info.kernel_links(info.pin_index())
@@ -650,6 +651,14 @@ def _perf_link(program: LoadedProgram, event_fd: int, link_pin: str, where: str)
         link_pin,
     )
     return link_id
+
+
+def _traced_function(prog_fd: int) -> str | None:
+    """The kernel function an fentry/fexit program traces, as its BTF names it."""
+    found = info.prog_info(prog_fd)
+    if not found.attach_btf_id:
+        return None
+    return info.btf_type_name(found.attach_btf_obj_id, found.attach_btf_id)
 
 
 def _func_btf_id(target_fd: int, target_prog_id: int, func_name: str) -> int:

@@ -101,8 +101,8 @@ class BtfBlob:
     def __init__(self, data: bytes, source: str = "blob", base: Self | None = None):
         self.source = source
         self.base = base
-        self.start_id = base.end_id if base else 1
-        self.str_base = base.str_end if base else 0
+        self.start_id = base.end_id if base is not None else 1
+        self.str_base = base.str_end if base is not None else 0
         self.words, self._strings = self._sections(memoryview(data))
         self._offsets, self.function_ids = self._walk(self.words)
         self.end_id = self.start_id + len(self._offsets)

@@ -280,13 +280,76 @@ def _fdinfo_pairs(text: str) -> Iterator[tuple[str, str]]:
 # ------------------------------------------------------------ table rows
 
 
-def kernel_programs(pins: PinIndex) -> list[KernelProgram]:
-    """Every program the kernel holds, as :class:`KernelProgram` rows."""
-    boot = boot_epoch()
-    return [program_row(prog_id, fd, pins, boot) for prog_id, fd in each_open("prog")]
+def kernel_programs(
+    pins: PinIndex, holders: dict[int, tuple[str, ...]] | None = None
+) -> list[KernelProgram]:
+    """Every program the kernel holds, as :class:`KernelProgram` rows.
+
+    ``holders`` (from :func:`program_holders`) names the processes that
+    hold each program open.
+    """
+    boot, held = boot_epoch(), holders or {}
+    return [
+        program_row(prog_id, fd, pins, boot, held.get(prog_id, ()))
+        for prog_id, fd in each_open("prog")
+    ]
 
 
-def program_row(prog_id: int, fd: int, pins: PinIndex, boot: float) -> KernelProgram:
+def program_holders(proc: str = "/proc") -> dict[int, tuple[str, ...]]:
+    """Processes holding a BPF program open, by program id: ``"systemd(1)"``.
+
+    What ``bpftool prog`` lists as pids, read from each process's fd table
+    (no BPF iterator needed). This process is left out: it opens every
+    program while listing them. Processes that vanish or cannot be read
+    (not root) are skipped.
+    """
+    found: dict[int, list[str]] = {}
+    own = str(os.getpid())
+    with os.scandir(proc) as entries:
+        pids = sorted(
+            (e.name for e in entries if e.name.isdigit() and e.name != own), key=int
+        )
+    for pid in pids:
+        for prog_id in _programs_held(f"{proc}/{pid}"):
+            holders = found.setdefault(prog_id, [])
+            who = f"{_command(f'{proc}/{pid}')}({pid})"
+            if who not in holders:
+                holders.append(who)
+    return {prog_id: tuple(who) for prog_id, who in found.items()}
+
+
+def _programs_held(task: str) -> Iterator[int]:
+    try:
+        fds = os.listdir(f"{task}/fd")
+    except OSError:
+        return
+    for fd in fds:
+        try:
+            if os.readlink(f"{task}/fd/{fd}") != "anon_inode:bpf-prog":
+                continue
+            with open(f"{task}/fdinfo/{fd}", encoding="ascii") as stream:
+                fields = dict(_fdinfo_pairs(stream.read()))
+        except (OSError, UnicodeDecodeError):
+            continue  # closed or gone meanwhile
+        if fields.get("prog_id", "").isdigit():
+            yield int(fields["prog_id"])
+
+
+def _command(task: str) -> str:
+    try:
+        with open(f"{task}/comm", encoding="utf-8", errors="replace") as stream:
+            return stream.read().strip() or "?"
+    except OSError:
+        return "?"
+
+
+def program_row(
+    prog_id: int,
+    fd: int,
+    pins: PinIndex,
+    boot: float,
+    holders: tuple[str, ...] = (),
+) -> KernelProgram:
     """Describe program ``fd`` as a row; ``boot`` from :func:`boot_epoch`."""
     info = prog_info(fd)
     return KernelProgram(
@@ -302,6 +365,7 @@ def program_row(prog_id: int, fd: int, pins: PinIndex, boot: float) -> KernelPro
         run_time_ns=info.run_time_ns,
         verified_insns=info.verified_insns or None,
         pinned=pins.of("prog", prog_id),
+        holders=holders,
     )
 
 

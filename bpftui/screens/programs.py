@@ -48,14 +48,10 @@ def read_snapshot(session: Session, now: float) -> Snapshot:
     kernel = session.kernel_programs()
     status = session.status()
     claimed = {bp.program_id for s in status for bp in s.bpfprograms}
-    # Who made programs bpftui did not (systemd, xdp-loader): not in the
-    # Session protocol yet, so read where the node session keeps it.
-    foreign = getattr(session, "foreign_owners", {})
     owners = {
         p.id: owner
         for p in kernel
-        if p.id not in claimed
-        and (owner := session.owner_of(p.id) or foreign.get(p.id))
+        if p.id not in claimed and (owner := session.owner_of(p.id))
     }
     try:
         hooks, dispatchers = hooks_of(session.discovery.interfaces())

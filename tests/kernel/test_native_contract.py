@@ -270,12 +270,25 @@ def _check_attached(
         rows = {p.id: p for p in env.backend.programs()}
         assert rows[program.id].name == program.name
         assert f"{env.root}/prog" in rows[program.id].pinned
+        expected = _expected_point(case, env)
+        assert link.attach_point == (expected or link.attach_point), "attach point"
         if link.id is not None:
             links = {row.id: row for row in env.backend.links()}
             assert links[link.id].prog_id == program.id
             if PERF_LINK_INFO or link.kind not in PERF_KINDS:
                 assert links[link.id].attach_point, "attach point not named"
             assert link.pin_path in links[link.id].pinned
+
+
+def _expected_point(case: Case, env: Env) -> str | None:
+    """How the record names where a tracing program runs, as the demo does."""
+    if case.kind == "freplace":
+        target = env.notes["target"]
+        assert isinstance(target, LoadedProgram)
+        return f"prog {target.id}/verdict"
+    if case.kind in ("fentry", "fexit"):
+        return "do_unlinkat"
+    return None
 
 
 def _reopen_from_pins(

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,3 +114,30 @@ def test_features_cover_every_capability() -> None:
         assert feature.detail, f"{feature.name}: no detail"
         if not feature.available:
             assert feature.needs, f"{feature.name}: missing but needs nothing"
+
+
+def test_programs_name_the_processes_holding_them(traced: Traced) -> None:
+    """A process with the program open is its holder (bpftool's ``pids``,
+    which this machine's bpftool, built without its pid iterator, lacks)."""
+    program = traced.program
+    code = (
+        "import sys; from bpftui.native.info import obj_get;"
+        f"fd = obj_get({program.pin_path!r}, 'program');"
+        "print('held', flush=True); sys.stdin.read()"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "held\n"
+        row = {p.id: p for p in traced.backend.programs()}[program.id]
+        with open(f"/proc/{child.pid}/comm") as comm:
+            assert f"{comm.read().strip()}({child.pid})" in row.holders, row.holders
+    finally:
+        child.communicate("")
+    row = {p.id: p for p in traced.backend.programs()}[program.id]
+    assert not any(who.endswith(f"({child.pid})") for who in row.holders)
+    assert not any(who.endswith(f"({os.getpid()})") for who in row.holders)

@@ -224,6 +224,14 @@ def test_doctor(capsys):
     assert {"bpffs", "kprobes", "fentry", "freplace", "xdp-native"} <= names
 
 
+def test_doctor_says_whether_the_c_twins_run(capsys, monkeypatch):
+    monkeypatch.setenv("BPFTUI_PURE_PYTHON", "1")
+    _, out, _ = run(capsys, "doctor", "-o", "json")
+    found = {f["name"]: f for f in json.loads(out)}["c-speedups"]
+    assert not found["available"]
+    assert found["detail"] == "off: BPFTUI_PURE_PYTHON is set"
+
+
 def test_list_programs_marks_bpftuis_own(capsys, files, node):
     run(capsys, "apply", "-f", files[0])
     code, out, _ = run(capsys, "list", "programs", "-o", "json")
@@ -231,7 +239,10 @@ def test_list_programs_marks_bpftuis_own(capsys, files, node):
     assert code == 0
     owners = {r["name"]: r["owner"] for r in rows}
     assert owners["enter_openat"] == "TracepointProgram/opens"
-    assert owners["sd_devices"] is None
+    assert owners["sd_devices"] == "systemd(1)"  # the process holding it
+    assert owners["xdp_filter"] == "libxdp"  # an xdp-loader program on eth1
+    dispatchers = {r["owner"] for r in rows if r["name"] == "xdp_dispatcher"}
+    assert "libxdp" in dispatchers  # eth1's; bpftui's own has none
     opens = [r for r in rows if r["name"] == "enter_openat"]
     assert {tuple(r["attached"]) for r in opens} == {
         ("syscalls/sys_enter_openat",),

@@ -13,6 +13,7 @@ a prototype's text around the function name.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain
@@ -54,6 +55,17 @@ _QUALIFIERS: Final = {CONST: "const", VOLATILE: "volatile", RESTRICT: "restrict"
 _TAGGED: Final = {STRUCT: "struct ", UNION: "union ", ENUM: "enum ", ENUM64: "enum "}
 _MAX_DEPTH: Final = 64  # far deeper than any real declarator; stops loops
 _NAME_MARK: Final = "\0"  # where the function name goes in a prototype
+# The longest prototype of a 6.18 vmlinux is 465 characters. Parameters that
+# are pointers to functions taking pointers to functions ... can double the
+# text at each level: damaged BTF stops here instead of filling memory.
+MAX_TEXT: Final = 1 << 16
+# Function names longer than this are refused (the kernel's KSYM_NAME_LEN is
+# 512), and all the text rendered from a blob may take BUDGET_BASE plus
+# BUDGET_PER_BYTE per byte of it: BTF naming one long string from many
+# records cannot fill memory either. The C twin keeps the same limits.
+MAX_NAME: Final = 1024
+BUDGET_BASE: Final = 32 << 20
+BUDGET_PER_BYTE: Final = 16
 
 _LITTLE_ENDIAN: Final = sys.byteorder == "little"
 
@@ -110,8 +122,20 @@ class Btf(BtfBlob):
             # FUNC_PROTO, its memoized shape, then the name put in it.
             protos = [words[offsets[type_id - first] + 2] for type_id in func_ids]
             self._fill_shapes(protos)
+            self._check_budget(protos, names)
             shapes = map(self._shapes.__getitem__, protos)
             return [h + n + t for (h, t), n in zip(shapes, names, strict=True)]
+
+    def _check_budget(self, protos: list[int], names: Sequence[str]) -> None:
+        """Refuse to render more text than this blob's size allows."""
+        size = sum(map(len, names))
+        for proto, uses in Counter(protos).items():
+            head, tail = self._shapes[proto]
+            size += uses * (len(head) + len(tail))
+        budget = BUDGET_BASE + BUDGET_PER_BYTE * (len(self.words) * 4 + self.str_end)
+        if size > budget:
+            detail = f"its prototypes would take {size} characters, over {budget}"
+            raise BtfError(self.source, detail)
 
     def prototype(self, func_id: int) -> str:
         """A FUNC rendered as a C declaration: ``int do_unlinkat(int dfd, ...)``.
@@ -156,11 +180,14 @@ class Btf(BtfBlob):
         try:
             # The hot loop of start-up: each name sliced out of one str.
             return [
-                text[at : text.index("\0", at)] if at >= 0 else string(at + str_base)
+                text[at : text.index("\0", at, at + MAX_NAME + 1)]
+                if at >= 0
+                else string(at + str_base)
                 for at in local
             ]
         except ValueError:
-            raise BtfError(self.source, "a function name is out of range") from None
+            detail = f"a function name is out of range or over {MAX_NAME} characters"
+            raise BtfError(self.source, detail) from None
 
     def _shape(self, proto: int) -> tuple[str, str]:
         if proto < self.start_id and self.base is not None:
@@ -201,7 +228,10 @@ class Btf(BtfBlob):
         self._fill_params(chain.from_iterable(pairs for _, _, pairs in pending))
         param, join = self._param_text.__getitem__, ", ".join
         for proto, prefix, pairs in pending:
-            shapes[proto] = (prefix, f"({join(map(param, pairs)) or 'void'})")
+            params = join(map(param, pairs))
+            if len(params) > MAX_TEXT:
+                raise self._too_long(proto)
+            shapes[proto] = (prefix, f"({params or 'void'})")
 
     def _plain_proto(self, proto: int) -> tuple[int, str, memoryview] | None:
         """(proto, return prefix, param pairs) of a common FUNC_PROTO, or None."""
@@ -257,7 +287,14 @@ class Btf(BtfBlob):
         # the memo of rendered pairs: ``struct sk_buff *skb`` is rendered
         # once and found thousands of times.
         pairs = btf._pair_views()[first & 1][first >> 1 : (first >> 1) + count]
-        return ", ".join(map(self._param_text.__getitem__, pairs)) or "void"
+        params = ", ".join(map(self._param_text.__getitem__, pairs))
+        if len(params) > MAX_TEXT:
+            raise self._too_long(btf.start_id + btf._offsets.index(at))
+        return params or "void"
+
+    def _too_long(self, proto: int) -> BtfError:
+        detail = f"type {proto}: parameters longer than {MAX_TEXT} characters"
+        return BtfError(self.source, f"{detail}, types nest without end")
 
     def _pair_views(self) -> tuple[memoryview, memoryview]:
         if self._pairs is None:
