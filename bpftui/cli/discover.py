@@ -122,7 +122,8 @@ def list_functions(args: argparse.Namespace) -> int:
             found = catalogue.get(args.target)
             views: Sequence[FunctionView] = [found] if found else []
         else:
-            views, _ = catalogue.filter(args.filter or "")
+            fuzzy = getattr(args, "fuzzy", False)
+            views, _ = catalogue.filter(args.filter or "", fuzzy=fuzzy)
         if args.output == "json":
             print_json([cli_rows.function_dict(v) for v in views])
         else:

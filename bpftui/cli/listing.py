@@ -42,6 +42,7 @@ examples:
   bpftui list interfaces
   bpftui list tracepoints --filter sched
   bpftui list functions --filter tcp_v4 -o json
+  bpftui list functions --filter tcpv4conn --fuzzy
   bpftui list symbols libc --filter malloc
   bpftui list programs -o json
 """
@@ -61,11 +62,22 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("target", nargs="?", help="binary or library, for 'symbols'")
     parser.add_argument("--filter", metavar="TEXT", help="keep only rows matching TEXT")
+    parser.add_argument(
+        "--fuzzy",
+        action="store_true",
+        help="functions: --filter also finds names holding TEXT's characters in "
+        "order (tcpv4c finds tcp_v4_connect), after those holding TEXT",
+    )
     add_output_flag(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "fuzzy", False) and args.what != "functions":
+        raise UsageError(
+            f"list {args.what}: --fuzzy is for functions only",
+            hint="--filter alone keeps the rows containing TEXT",
+        )
     _, path = TARGETS[args.what]
     module_name, func_name = path.split(":")
     try:

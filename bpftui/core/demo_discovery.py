@@ -475,12 +475,14 @@ def _function_list() -> tuple[FunctionView, ...]:
 
 
 class DemoFunctionCatalog:
-    """The demo node's kernel functions, filtered by substring or subsequence."""
+    """The demo node's kernel functions, searched as the real catalogue is."""
 
     def __init__(self, views: Sequence[FunctionView]) -> None:
+        from bpftui.core.discovery.search import NameIndex
+
         self._views = tuple(views)
         self._by_name = {v.name: v for v in self._views}
-        self._lower = tuple(v.name.lower() for v in self._views)
+        self._index = NameIndex([v.name for v in self._views])
 
     def __len__(self) -> int:
         return len(self._views)
@@ -488,25 +490,13 @@ class DemoFunctionCatalog:
     def filter(
         self, text: str, *, fuzzy: bool = False, limit: int | None = None
     ) -> tuple[Sequence[FunctionView], int]:
-        """Return up to ``limit`` matches and the total number of matches."""
-        needle = text.strip().lower()
-        if not needle:
-            return self._views[:limit], len(self._views)
-        match = _subsequence if fuzzy else str.__contains__
-        found = [
-            v
-            for v, low in zip(self._views, self._lower, strict=True)
-            if match(low, needle)
-        ]
-        return found[:limit], len(found)
+        """Return up to ``limit`` matches, best first, and the number of matches."""
+        wanted = len(self._views) if limit is None else max(limit, 0)
+        shown, total = self._index.search(text, fuzzy=fuzzy, wanted=wanted)
+        return [self._views[i] for i in shown], total
 
     def get(self, name: str) -> FunctionView | None:
         return self._by_name.get(name)
-
-
-def _subsequence(haystack: str, needle: str) -> bool:
-    chars = iter(haystack)
-    return all(c in chars for c in needle)
 
 
 # ---------------------------------------------------------------- user space

@@ -291,7 +291,9 @@ class FunctionsScreen(BrowseScreen):
     ) -> tuple[Sequence[FunctionView], int]:
         catalog = session.discovery.functions()
         if not category:
-            return catalog.filter(query, limit=self.LIST_CAP)
+            # Names holding the query first, then those holding its
+            # characters in order (``tcpv4c`` finds tcp_v4_connect).
+            return catalog.filter(query, fuzzy=True, limit=self.LIST_CAP)
         needle = query.strip().lower()
         found = [f for f in self._module(catalog, category) if needle in f.name.lower()]
         return found, len(found)

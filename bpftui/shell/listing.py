@@ -92,7 +92,7 @@ def _functions(shell: Shell, args: argparse.Namespace) -> Listing:
             )
         views: Sequence[Any] = [found]
     else:
-        views, _ = catalog.filter(args.filter or "", limit=args.limit)
+        views, _ = catalog.filter(args.filter or "", fuzzy=args.fuzzy, limit=args.limit)
     data = [cli_rows.function_dict(v) for v in views]
     return Listing(cli_rows.FUNCTION_COLUMNS, cli_rows.function_rows(views), data)
 
@@ -196,6 +196,11 @@ def _targets_help() -> str:
         "tracepoints: one tracepoint's fields; functions: one function",
     ),
     arg("--filter", metavar="TEXT", help="keep only rows containing TEXT"),
+    arg(
+        "--fuzzy",
+        action="store_true",
+        help="functions: also names holding TEXT's characters in order",
+    ),
     arg("--limit", type=int, metavar="N", help="at most N rows (functions)"),
     arg("-o", "--output", choices=["table", "json"]),
     details=_targets_help()
@@ -203,5 +208,10 @@ def _targets_help() -> str:
     + "\n  list symbols libc --filter malloc",
 )
 def list_command(shell: Shell, args: argparse.Namespace) -> None:
+    if args.fuzzy and args.what != "functions":
+        raise UsageError(
+            f"list {args.what}: --fuzzy is for functions only",
+            hint="--filter alone keeps the rows containing TEXT",
+        )
     _, build = TARGETS[args.what]
     emit(shell, build(shell, args), args.output)

@@ -184,7 +184,7 @@ def test_program_ids_and_applied_objects(shell: Shell) -> None:
 
 def test_options_and_their_values(shell: Shell) -> None:
     assert texts(shell, "status -o ") == ["table", "wide", "json", "yaml"]
-    assert texts(shell, "list maps --f") == ["--filter"]
+    assert texts(shell, "list maps --f") == ["--filter", "--fuzzy"]
     assert texts(shell, "list ")[:3] == ["interfaces", "tracepoints", "functions"]
     assert texts(shell, "stats ") == ["on", "off"]
 
