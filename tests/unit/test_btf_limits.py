@@ -25,14 +25,18 @@ def _functions(data: bytes) -> list[tuple[str, str]]:
         assert time.monotonic() - started < 5, "took too long to give up"
 
 
-def test_text_doubling_at_each_level_is_refused():
-    # Each prototype takes two pointers to the one before: 2**40 characters.
-    b = BtfBuilder()
+def _doubling(b: BtfBuilder, levels: int) -> int:
+    """A prototype taking two pointers to one that takes two pointers ..."""
     proto = b.add_proto(b.add_int("int"), [("a", 1)])
-    for _ in range(40):
+    for _ in range(levels):
         pointer = b.add_ptr(proto)
         proto = b.add_proto(0, [("a", pointer), ("b", pointer)])
-    b.add_func("f", proto)
+    return proto
+
+
+def test_text_doubling_at_each_level_is_refused():
+    b = BtfBuilder()
+    b.add_func("f", _doubling(b, 40))  # 2**40 characters of text
     with pytest.raises(BtfError, match=r"parameters longer than \d+ characters"):
         _functions(b.encode())
 
@@ -65,11 +69,7 @@ def test_the_catalogue_reports_the_refusal_and_keeps_the_names(
     if pure:
         monkeypatch.setenv("BPFTUI_PURE_PYTHON", "1")
     b = BtfBuilder()
-    proto = b.add_proto(b.add_int("int"), [("a", 1)])
-    for _ in range(30):
-        pointer = b.add_ptr(proto)
-        proto = b.add_proto(0, [("a", pointer), ("b", pointer)])
-    b.add_func("deep", proto)
+    b.add_func("deep", _doubling(b, 30))
     b.add_func("plain", b.add_proto(0, []))
     (tmp_path / "vmlinux").write_bytes(b.encode())
     found = load_functions(str(tmp_path), use_cache=False, background=False)
