@@ -22,6 +22,7 @@ import errno
 import fcntl
 import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -68,6 +69,8 @@ _XDP_FALLBACK_ERRNOS = {errno.EOPNOTSUPP, errno.EINVAL, ENOTSUPP}
 XDP_BUSY_HINT = "another XDP program is attached without a dispatcher"
 PERF_LINK_NEEDS = "kernel >= 5.15 (pinnable perf-event links)"
 DEFAULT_ROOT = "/sys/fs/bpf/bpftui"
+HOLDERS_SLOW = 0.02  # seconds: a holders scan slower than this is reused ...
+HOLDERS_REUSE = 9  # ... for this many times as long as it took
 XDP_ATTACHED_MODES = {"xdp": "native", "xdpgeneric": "generic", "xdpoffload": "hw"}
 
 
@@ -88,6 +91,7 @@ class NativeBackend:
         self.bpffs_root = bpffs_root
         self._stats_fd: int | None = None
         self._held_links: dict[int, int] = {}  # link id -> fd, unpinned freplace
+        self._holders: tuple[float, dict[int, tuple[str, ...]]] | None = None
 
     def close(self) -> None:
         """Release what this backend holds: the stats fd and unpinned links."""
@@ -421,7 +425,24 @@ class NativeBackend:
     # --------------------------------------------------------------- tables
 
     def programs(self) -> Sequence[KernelProgram]:
-        return info.kernel_programs(info.pin_index(), info.program_holders())
+        return info.kernel_programs(info.pin_index(), self._program_holders())
+
+    def _program_holders(self) -> dict[int, tuple[str, ...]]:
+        """:func:`info.program_holders`, reused for a while where it is slow.
+
+        Reading every process's fd table takes about 2 ms on a quiet node
+        and can take a large part of a second with 100k open files: a scan
+        slower than HOLDERS_SLOW is reused for HOLDERS_REUSE times as long as
+        it took, so the TUI's refresh spends at most a tenth of its time here.
+        """
+        now = time.monotonic()
+        if self._holders is not None and now < self._holders[0]:
+            return self._holders[1]
+        found = info.program_holders()
+        took = time.monotonic() - now
+        if took > HOLDERS_SLOW:
+            self._holders = (now + took * (1 + HOLDERS_REUSE), found)
+        return found
 
     def links(self) -> Sequence[KernelLink]:
         return info.kernel_links(info.pin_index())

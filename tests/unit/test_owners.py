@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from bpftui.core.backend import KernelProgram
 from bpftui.core.node_session import demo_session, foreign_owners
+from bpftui.native import info
+from bpftui.native.backend import NativeBackend
 from bpftui.native.info import program_holders
 
 
@@ -54,9 +57,9 @@ def _task(proc: Path, pid: int, comm: str, fds: dict[int, tuple[str, str]]) -> N
     (proc / str(pid) / "fd").mkdir(parents=True)
     (proc / str(pid) / "fdinfo").mkdir()
     (proc / str(pid) / "comm").write_text(f"{comm}\n")
-    for fd, (target, info) in fds.items():
+    for fd, (target, fdinfo) in fds.items():
         os.symlink(target, proc / str(pid) / "fd" / str(fd))
-        (proc / str(pid) / "fdinfo" / str(fd)).write_text(info)
+        (proc / str(pid) / "fdinfo" / str(fd)).write_text(fdinfo)
 
 
 def test_holders_are_read_from_every_process_fd_table(tmp_path):
@@ -92,3 +95,33 @@ def test_the_demo_node_names_systemd_and_libxdp():
         session.close()
     assert owners["sd_devices"] == "systemd(1)"
     assert owners["xdp_filter"] == "libxdp"
+
+
+def _counted(monkeypatch, delay: float) -> list[float]:
+    calls: list[float] = []
+
+    def scan() -> dict[int, tuple[str, ...]]:
+        calls.append(time.monotonic())
+        time.sleep(delay)
+        return {7: (f"agent({len(calls)})",)}
+
+    monkeypatch.setattr(info, "program_holders", scan)
+    return calls
+
+
+def test_a_quick_holders_scan_is_made_afresh_every_time(monkeypatch):
+    calls = _counted(monkeypatch, 0.0)
+    backend = NativeBackend()
+    assert backend._program_holders() == {7: ("agent(1)",)}
+    assert backend._program_holders() == {7: ("agent(2)",)}
+    assert len(calls) == 2
+
+
+def test_a_slow_holders_scan_is_reused_for_nine_times_as_long(monkeypatch):
+    calls = _counted(monkeypatch, 0.05)
+    backend = NativeBackend()
+    first = backend._program_holders()
+    assert backend._program_holders() is first  # within 10 x 50 ms of the scan
+    time.sleep(0.6)
+    assert backend._program_holders() == {7: ("agent(2)",)}
+    assert len(calls) == 2
