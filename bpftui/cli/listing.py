@@ -72,12 +72,21 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    if getattr(args, "fuzzy", False) and args.what != "functions":
+def refuse_fuzzy(what: str, fuzzy: bool) -> None:
+    """``list WHAT --fuzzy``: only the kernel function catalogue searches fuzzily.
+
+    Raises:
+        UsageError: ``fuzzy`` for another list.
+    """
+    if fuzzy and what != "functions":
         raise UsageError(
-            f"list {args.what}: --fuzzy is for functions only",
+            f"list {what}: --fuzzy is for functions only",
             hint="--filter alone keeps the rows containing TEXT",
         )
+
+
+def run(args: argparse.Namespace) -> int:
+    refuse_fuzzy(args.what, getattr(args, "fuzzy", False))
     _, path = TARGETS[args.what]
     module_name, func_name = path.split(":")
     try:

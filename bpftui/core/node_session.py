@@ -258,7 +258,7 @@ class NodeSession:
 
     def owner_of(self, prog_id: int) -> str | None:
         """``Kind/name`` of the applied object whose program has this id, else
-        who else holds it (:func:`foreign_owner`), as of the last second."""
+        who else runs it (:func:`foreign_owners`), as of the last second."""
         for attachment in self.store.attachments():
             if attachment.program is not None and attachment.program.id == prog_id:
                 return attachment.ref
@@ -302,11 +302,13 @@ def foreign_owners(
             # dispatch-<ifindex>-<dispatcher id>/<pin>
             named = path[len(prefix) :].split("/", 1)[0].rpartition("-")[2]
             dispatcher = int(named) if named.isdigit() else None
-            if program.id in ours:
-                shared.add(dispatcher or 0)
+            if program.id not in ours:
+                owners[program.id] = "libxdp"
+            if dispatcher is None:
                 continue
-            owners[program.id] = "libxdp"
-            if dispatcher is not None:
+            if program.id in ours:
+                shared.add(dispatcher)
+            else:
                 owners.setdefault(dispatcher, "libxdp")
     for program in programs:
         if program.holders and program.id not in ours:
@@ -322,7 +324,7 @@ def speedups_feature() -> Feature:
     missing = [name for name, there in used.items() if not there]
     if not missing:
         return Feature("c-speedups", True, "BTF prototypes and name search in C")
-    if os.environ.get(speedups.PURE_PYTHON_ENV, "") not in ("", "0"):
+    if speedups.turned_off():
         return Feature("c-speedups", False, f"off: {speedups.PURE_PYTHON_ENV} is set")
     detail = f"not built: {', '.join(missing)}; pure Python runs (slower)"
     return Feature("c-speedups", False, detail, needs="a C compiler at pip install")

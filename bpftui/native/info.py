@@ -310,11 +310,11 @@ def program_holders(proc: str = "/proc") -> dict[int, tuple[str, ...]]:
             (e.name for e in entries if e.name.isdigit() and e.name != own), key=int
         )
     for pid in pids:
-        for prog_id in _programs_held(f"{proc}/{pid}"):
-            holders = found.setdefault(prog_id, [])
+        held = set(_programs_held(f"{proc}/{pid}"))  # once per program it holds
+        if held:
             who = f"{_command(f'{proc}/{pid}')}({pid})"
-            if who not in holders:
-                holders.append(who)
+            for prog_id in sorted(held):
+                found.setdefault(prog_id, []).append(who)
     return {prog_id: tuple(who) for prog_id, who in found.items()}
 
 

@@ -28,12 +28,17 @@ def load(name: str) -> ModuleType | None:
     """
     if name not in _MODULES:
         raise ValueError(f"unknown speed-up module {name!r}")
-    if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
+    if turned_off():
         return None
     try:
         return importlib.import_module(f"bpftui.native.{name}")
     except ImportError:
         return None
+
+
+def turned_off() -> bool:
+    """Whether the environment asks for pure Python (any value but "" or "0")."""
+    return os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0")
 
 
 def report() -> dict[str, bool]:

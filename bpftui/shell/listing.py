@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bpftui.cli import rows as cli_rows
+from bpftui.cli.listing import refuse_fuzzy
 from bpftui.cli.output import print_json, print_table
 from bpftui.cli.rows import matches
 from bpftui.core import rules
@@ -208,10 +209,6 @@ def _targets_help() -> str:
     + "\n  list symbols libc --filter malloc",
 )
 def list_command(shell: Shell, args: argparse.Namespace) -> None:
-    if args.fuzzy and args.what != "functions":
-        raise UsageError(
-            f"list {args.what}: --fuzzy is for functions only",
-            hint="--filter alone keeps the rows containing TEXT",
-        )
+    refuse_fuzzy(args.what, args.fuzzy)
     _, build = TARGETS[args.what]
     emit(shell, build(shell, args), args.output)
